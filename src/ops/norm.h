@@ -1,0 +1,17 @@
+// Normalizations over rows of floats. y may equal x (in place).
+#pragma once
+
+#include <cstdint>
+
+namespace yopo::ops {
+
+// RMSNorm as HF LlamaRMSNorm in f32: y = (x * rsqrt(mean(x^2) + eps)) * weight.
+// rows of dim floats, row strides ldx, ldy >= dim.
+void rms_norm(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* weight,
+              float eps, float* y, int64_t ldy);
+
+// LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b (biased variance). b may be null.
+void layer_norm(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* w,
+                const float* b, float eps, float* y, int64_t ldy);
+
+}  // namespace yopo::ops
