@@ -1,0 +1,214 @@
+// `yopo run -m MODEL [-p PROMPT] [-n N] ...`: generates text; timings go to stderr.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+#include "ops/context.h"
+#include "runtime/generator.h"
+#include "runtime/model_loader.h"
+#include "runtime/prompt.h"
+#include "runtime/sampler.h"
+#include "vision/image.h"
+
+namespace yopo::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  int64_t n_predict = 128;
+  SamplingParams sampling;
+  int threads = 0;
+  std::string dtype = "auto";
+  bool no_bos = false;
+  bool echo = false;
+  // Multimodal.
+  std::vector<std::string> images;
+  std::string chat_template;  // empty: the layout's default
+  LlavaLoadOptions llava;
+};
+
+// Length of the longest prefix of s that ends on a complete UTF-8 character.
+size_t complete_utf8_prefix(const std::string& s) {
+  size_t i = s.size();
+  for (size_t back = 0; back < 4 && i > 0; ++back) {
+    const unsigned char c = static_cast<unsigned char>(s[i - 1]);
+    if ((c & 0xC0) != 0x80) {  // a lead byte or ASCII: is its sequence complete?
+      const size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+      return back + 1 >= need ? s.size() : i - 1;
+    }
+    --i;
+  }
+  return s.size();
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Generates from req, streaming the text of the new tokens (decoded in context, whole UTF-8
+// characters only) to stdout; returns the statistics.
+GenerationStats generate_and_print(const LlamaModel& model, const SpmTokenizer& tok,
+                                   GenerationRequest req, const RunOptions& o,
+                                   ops::Context& ctx) {
+  std::vector<int32_t> all;
+  for (int32_t id : req.prompt)
+    if (id != kImageMarker) all.push_back(id);
+  const std::string base = tok.decode(all);
+  auto new_text = [&] {
+    const std::string text = tok.decode(all);
+    return text.compare(0, base.size(), base) == 0 ? text.substr(base.size()) : text;
+  };
+  size_t printed = 0;
+  req.on_token = [&](int32_t id) {
+    all.push_back(id);
+    const std::string text = new_text();
+    const size_t upto = complete_utf8_prefix(text);
+    if (upto > printed) {
+      std::cout << text.substr(printed, upto - printed) << std::flush;
+      printed = upto;
+    }
+    return true;
+  };
+  Sampler sampler(o.sampling);
+  GenerationStats st;
+  Generator(model, ctx).generate(req, sampler, &st);
+  const std::string text = new_text();
+  if (text.size() > printed) std::cout << text.substr(printed);
+  std::cout << std::flush;
+  return st;
+}
+
+void print_stats(const GenerationStats& st) {
+  std::fprintf(stderr,
+               "prompt: %lld rows (%lld visual), %.1f ms (%.1f rows/s)\n"
+               "decode: %lld tokens, %.1f tok/s\n",
+               (long long)st.prompt_tokens, (long long)st.visual_tokens, st.prompt_ms,
+               st.prompt_tok_s(), (long long)st.generated_tokens, st.decode_tok_s());
+}
+
+int run_text(const RunOptions& o, std::optional<DType> dtype) {
+  check(o.images.empty(), "'", o.model,
+        "' is a text-only model: --image needs a LLaVA checkpoint (or --mmproj)");
+  LoadedModel lm = load_llama_model(o.model, dtype);
+  if (!o.llava.tokenizer.empty()) lm.tokenizer = load_tokenizer(o.llava.tokenizer);
+  check(lm.tokenizer != nullptr, "'", o.model,
+        "' has no tokenizer (GGUF tokenizer.ggml.* metadata or tokenizer.model): give --tokenizer");
+  const SpmTokenizer& tok = *lm.tokenizer;
+  ops::Context ctx(o.threads);
+  GenerationRequest req;
+  req.prompt = tok.encode(o.prompt, false);
+  if (!o.no_bos || req.prompt.empty()) req.prompt.insert(req.prompt.begin(), tok.bos_id());
+  req.max_new_tokens = o.n_predict;
+  req.eos_id = tok.eos_id();
+  if (o.echo) std::cout << o.prompt << std::flush;
+  std::fprintf(stderr, "load: %.1f ms (%s, %s weights, %d threads)\n", lm.load_ms,
+               lm.format.c_str(), lm.dtype == DType::F32 ? "f32" : "bf16", ctx.threads());
+  const GenerationStats st = generate_and_print(*lm.model, tok, req, o, ctx);
+  std::fprintf(stderr, "\n");
+  print_stats(st);
+  return 0;
+}
+
+int run_llava(const RunOptions& o, std::optional<DType> dtype) {
+  LlavaLoadOptions lo = o.llava;
+  lo.dtype = dtype;
+  LoadedLlava lm = load_llava_model(o.model, lo);
+  check(lm.tokenizer != nullptr, "'", o.model, "' has no tokenizer: give --tokenizer");
+  const SpmTokenizer& tok = *lm.tokenizer;
+  const LlavaModel& m = *lm.model;
+  ops::Context ctx(o.threads);
+  std::fprintf(stderr, "load: %.1f ms (%s layout, %s weights, %d threads)\n", lm.load_ms,
+               lm.layout.c_str(), lm.dtype == DType::F32 ? "f32" : "bf16", ctx.threads());
+
+  // Images -> pixels -> visual rows.
+  const int64_t side = m.preprocess.crop, per_image = 3 * side * side;
+  std::vector<float> pixels(size_t(int64_t(o.images.size()) * per_image));
+  for (size_t i = 0; i < o.images.size(); ++i) {
+    const std::vector<float> p = preprocess_image(load_image(o.images[i]), m.preprocess);
+    std::copy(p.begin(), p.end(), pixels.begin() + int64_t(i) * per_image);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> rows;
+  if (!o.images.empty()) rows = m.encode_images(ctx, pixels.data(), int64_t(o.images.size()));
+  const double encode_ms = ms_since(t0);
+
+  // Prompt: the question in the chat template, one <image> per image unless the text has them.
+  const ChatTemplate tpl = parse_chat_template(
+      !o.chat_template.empty() ? o.chat_template
+                               : lm.layout == "llava-hf" ? "llava_hf" : "vicuna_v1");
+  std::string question = o.prompt;
+  const bool has_placeholder = question.find(kImagePlaceholder) != std::string::npos;
+  for (size_t i = 1; i < o.images.size() && !has_placeholder; ++i)
+    question = std::string(kImagePlaceholder) + "\n" + question;
+  const std::string text = has_placeholder ? format_prompt(tpl, question, false)
+                                           : format_prompt(tpl, question, !o.images.empty());
+  GenerationRequest req;
+  req.prompt = tokenize_with_images(tok, text, !o.no_bos);
+  const int64_t markers = std::count(req.prompt.begin(), req.prompt.end(), kImageMarker);
+  check(markers == int64_t(o.images.size()), "the prompt has ", markers,
+        " <image> placeholders but ", o.images.size(), " images were given");
+  req.image_rows = rows.empty() ? nullptr : rows.data();
+  req.rows_per_image = m.rows_per_image();
+  req.grid_rows = m.grid_rows();
+  req.grid_cols = m.grid_cols();
+  req.max_new_tokens = o.n_predict;
+  req.eos_id = tok.eos_id();
+  const GenerationStats st = generate_and_print(*m.llm, tok, req, o, ctx);
+  std::fprintf(stderr, "\nimage encode: %zu image(s), %.1f ms\n", o.images.size(), encode_ms);
+  print_stats(st);
+  return 0;
+}
+
+int run(const RunOptions& o) {
+  check(o.dtype == "auto" || o.dtype == "bf16" || o.dtype == "f32",
+        "--dtype must be auto, bf16 or f32, not '", o.dtype, "'");
+  std::optional<DType> dtype;
+  if (o.dtype != "auto") dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
+  return is_llava_checkpoint(o.model, o.llava) ? run_llava(o, dtype) : run_text(o, dtype);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("run", "Generate text with a model");
+  auto o = std::make_shared<RunOptions>();
+  cmd->add_option("-m,--model", o->model, "GGUF file, safetensors file or HF model directory")
+      ->required();
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt text (empty: start from BOS)");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->capture_default_str();
+  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy)")
+      ->capture_default_str();
+  cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0: off)")->capture_default_str();
+  cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1: off)")->capture_default_str();
+  cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0: off)")->capture_default_str();
+  cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Repetition penalty (1: off)")
+      ->capture_default_str();
+  cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens the penalty looks at")
+      ->capture_default_str();
+  cmd->add_option("-s,--seed", o->sampling.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "Weights in memory: auto (f32 files stay f32, others bf16), bf16 or f32")
+      ->capture_default_str();
+  cmd->add_flag("--no-bos", o->no_bos, "Do not prepend BOS to the prompt");
+  cmd->add_flag("--echo", o->echo, "Print the prompt before the generated text");
+  cmd->add_option("--image", o->images, "Image file(s) for a LLaVA model (JPEG, PNG, BMP, GIF)");
+  cmd->add_option("--mmproj", o->llava.mmproj, "llama.cpp vision projector GGUF (with a GGUF model)");
+  cmd->add_option("--vision-tower", o->llava.vision_tower,
+                  "CLIP tower directory of an original LLaVA checkpoint");
+  cmd->add_option("--tokenizer", o->llava.tokenizer, "tokenizer.model or GGUF to use instead");
+  cmd->add_option("--image-mode", o->llava.image_mode, "Image preprocessing: pad or crop");
+  cmd->add_option("--vision-feature-layer", o->llava.feature_layer,
+                  "Vision layer whose output is used (HF convention, e.g. -2)");
+  cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw");
+  cmd->callback([&action, o] { action = [o] { return run(*o); }; });
+}
+
+}  // namespace yopo::cli
