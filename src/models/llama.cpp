@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "models/decoder_rows.h"
 #include "ops/activations.h"
 #include "ops/attention.h"
 #include "ops/matmul.h"
@@ -36,37 +37,86 @@ void LlamaModel::embed(const int32_t* ids, int64_t n, float* out) const {
   }
 }
 
+namespace {
+
+DecoderRows make_rows(const DecoderBatch& b, int64_t dim) {
+  DecoderRows r;
+  r.n = b.n;
+  r.dim = dim;
+  r.x.assign(b.embeddings, b.embeddings + b.n * dim);
+  r.pos.assign(b.positions, b.positions + b.n);
+  r.batch_index.resize(size_t(b.n));
+  for (int64_t i = 0; i < b.n; ++i) r.batch_index[size_t(i)] = i;
+  r.visual.assign(size_t(b.n), 0);
+  if (b.layout) {
+    int64_t prev_end = 0;
+    for (const VisualSegment& s : b.layout->images) {
+      check(s.start >= prev_end && s.end() <= b.n && s.size() > 0,
+            "token layout: image segment [", s.start, ", ", s.end(), ") is outside the ", b.n,
+            "-row batch or overlaps another");
+      prev_end = s.end();
+      r.segments.push_back(s);
+      std::fill(r.visual.begin() + s.start, r.visual.begin() + s.end(), uint8_t(1));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
 std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache,
                                        const DecoderBatch& batch, const DebugHook& hook) const {
   const int64_t n = batch.n, d = cfg_.dim;
   check(n > 0, "decoder batch is empty");
   check(batch.embeddings && batch.positions, "decoder batch lacks embeddings or positions");
   cache.reserve_rows(n);
+  if (batch.plan) batch.plan->validate(cfg_.n_layers, cfg_.n_heads, cfg_.ffn_dim);
+  const PruningPlan* plan = batch.plan && !batch.plan->is_dense() ? batch.plan : nullptr;
 
-  std::vector<float> x(batch.embeddings, batch.embeddings + n * d);
-  if (hook) hook("inp_embd", -1, x.data(), n, d, d);
-  for (int64_t l = 0; l < cfg_.n_layers; ++l)
-    layer_forward(ctx, cache, l, x.data(), n, batch.positions, hook);
-  cache.commit(n);
+  DecoderRows r = make_rows(batch, d);
+  // Hidden states of every batch row after its last layer (rows can leave early).
+  std::vector<float> final_x(size_t(n * d));
+  if (hook) hook("inp_embd", -1, r.x.data(), n, d, d);
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    const LayerPlan* lp = plan ? plan->layer(l) : nullptr;
+    if (lp && plan->semantics == PruneSemantics::Fast && !lp->visual_active && r.has_visual()) {
+      // Fast semantics: visual rows leave the sequence (and this layer's cache) for good.
+      for (int64_t i = 0; i < r.n; ++i)
+        if (r.visual[size_t(i)])
+          std::copy_n(&r.x[size_t(i * d)], d, &final_x[size_t(r.batch_index[size_t(i)] * d)]);
+      r.drop_visual();
+    }
+    if (lp && !lp->is_dense()) {
+      pruned_layer(ctx, cache, l, r, *lp, plan->semantics, batch.flops, hook);
+    } else {
+      dense_layer(ctx, cache, l, r, batch.flops, hook);
+    }
+  }
+  cache.commit_tokens(n);
+  for (int64_t i = 0; i < r.n; ++i)
+    std::copy_n(&r.x[size_t(i * d)], d, &final_x[size_t(r.batch_index[size_t(i)] * d)]);
 
   // Final norm and output head over the rows that need logits.
   const int64_t first = batch.all_logits ? 0 : n - 1, rows = n - first;
   std::vector<float> h(size_t(rows * d));
-  ops::rms_norm(x.data() + first * d, rows, d, d, w_.output_norm.data(), cfg_.norm_eps, h.data(),
-                d);
+  ops::rms_norm(final_x.data() + first * d, rows, d, d, w_.output_norm.data(), cfg_.norm_eps,
+                h.data(), d);
   if (hook) hook("result_norm", -1, h.data(), rows, d, d);
   std::vector<float> logits(size_t(rows * cfg_.vocab_size));
   const ops::WeightMatrix& out = w_.output_matrix();
   ops::matmul(ctx, h.data(), rows, d, out.full(), logits.data(), cfg_.vocab_size);
+  if (batch.flops) batch.flops->head += 2.0 * double(rows) * double(d) * double(cfg_.vocab_size);
   if (hook) hook("result_output", -1, logits.data(), rows, cfg_.vocab_size, cfg_.vocab_size);
   return logits;
 }
 
-void LlamaModel::layer_forward(ops::Context& ctx, KvCache& cache, int64_t l, float* x, int64_t n,
-                               const int32_t* pos, const DebugHook& hook) const {
+void LlamaModel::dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r,
+                             FlopCounter* flops, const DebugHook& hook) const {
   const LlamaLayerWeights& L = w_.layers[size_t(l)];
-  const int64_t d = cfg_.dim, hd = cfg_.head_dim, qd = cfg_.n_heads * hd,
-                kvd = cfg_.n_kv_heads * hd, m = cfg_.ffn_dim, past = cache.size();
+  const int64_t n = r.n, d = cfg_.dim, hd = cfg_.head_dim, qd = cfg_.n_heads * hd,
+                kvd = cfg_.n_kv_heads * hd, m = cfg_.ffn_dim, past = cache.rows(l);
+  float* x = r.x.data();
+  const int32_t* pos = r.pos.data();
   std::vector<float> h(size_t(n * d)), q(size_t(n * qd)), att(size_t(n * qd));
 
   // Attention block.
@@ -77,8 +127,8 @@ void LlamaModel::layer_forward(ops::Context& ctx, KvCache& cache, int64_t l, flo
   ops::matmul(ctx, h.data(), n, d, L.wq.full(), q.data(), qd);
   ops::matmul(ctx, h.data(), n, d, L.wk.full(), k_new, kvd);
   ops::matmul(ctx, h.data(), n, d, L.wv.full(), v_new, kvd);
-  rope_.apply(q.data(), n, cfg_.n_heads, qd, pos, past + n);
-  rope_.apply(k_new, n, cfg_.n_kv_heads, kvd, pos, past + n);
+  rope_.apply(q.data(), n, cfg_.n_heads, qd, pos, cache.size() + n);
+  rope_.apply(k_new, n, cfg_.n_kv_heads, kvd, pos, cache.size() + n);
   if (hook) {
     hook("Qcur", l, q.data(), n, qd, qd);
     hook("Kcur", l, k_new, n, kvd, kvd);
@@ -100,6 +150,19 @@ void LlamaModel::layer_forward(ops::Context& ctx, KvCache& cache, int64_t l, flo
   ops::silu_mul(gate.data(), up.data(), gate.data(), n * m);
   ops::matmul(ctx, gate.data(), n, m, L.w_down.full(), x, d, /*accumulate=*/true);
   if (hook) hook("l_out", l, x, n, d, d);
+  cache.append_rows(l, n, r.segments);
+
+  if (flops) {
+    LayerFlops& f = flops->layer(l);
+    const double proj = 2.0 * double(d) * double(2 * qd + 2 * kvd);
+    const double ffn = 6.0 * double(d) * double(m);
+    for (int64_t i = 0; i < n; ++i) {
+      FlopParts& p = r.visual[size_t(i)] ? f.visual : f.text;
+      p.proj += proj;
+      p.ffn += ffn;
+      p.attn += 4.0 * double(hd) * double(cfg_.n_heads) * double(past + i + 1);
+    }
+  }
 }
 
 }  // namespace yopo

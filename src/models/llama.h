@@ -5,9 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "models/flop_counter.h"
 #include "models/kv_cache.h"
 #include "models/llama_config.h"
 #include "models/llama_weights.h"
+#include "models/pruning_plan.h"
 #include "models/token_layout.h"
 #include "ops/context.h"
 #include "ops/rope.h"
@@ -26,7 +28,13 @@ struct DecoderBatch {
   const int32_t* positions = nullptr;  // RoPE position of each row
   const TokenLayout* layout = nullptr; // visual rows of this batch (indices into the batch)
   bool all_logits = false;             // logits of every row, else of the last row only
+  // Visual-token pruning (nullptr or dense: the ordinary dense computation, bit for bit).
+  // The same plan must be passed for every call on one cache (prefill and decode).
+  const PruningPlan* plan = nullptr;
+  FlopCounter* flops = nullptr;        // when set, executed FLOPs are added to it
 };
+
+struct DecoderRows;  // models/decoder_rows.h
 
 class LlamaModel {
  public:
@@ -44,8 +52,13 @@ class LlamaModel {
                              const DebugHook& hook = nullptr) const;
 
  private:
-  void layer_forward(ops::Context& ctx, KvCache& cache, int64_t l, float* x, int64_t n,
-                     const int32_t* pos, const DebugHook& hook) const;
+  // The ordinary layer over every row (also used for layers a plan leaves dense).
+  void dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r,
+                   FlopCounter* flops, const DebugHook& hook) const;
+  // A layer whose visual rows follow a pruning plan (models/llama_pruned.cpp).
+  void pruned_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r,
+                    const LayerPlan& lp, PruneSemantics sem, FlopCounter* flops,
+                    const DebugHook& hook) const;
 
   LlamaConfig cfg_;
   LlamaWeights w_;

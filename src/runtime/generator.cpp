@@ -57,7 +57,8 @@ std::vector<int32_t> Generator::generate(const GenerationRequest& req, Sampler& 
   st.prompt_tokens = rows.n;
   st.visual_tokens = rows.layout.visual_count();
   auto t0 = std::chrono::steady_clock::now();
-  DecoderBatch batch{rows.embeddings.data(), rows.n, rows.positions.data(), &rows.layout, false};
+  DecoderBatch batch{rows.embeddings.data(), rows.n, rows.positions.data(), &rows.layout, false,
+                     req.plan, req.flops};
   std::vector<float> logits = model_.forward(ctx_, cache, batch);
   st.prompt_ms = ms_since(t0);
 
@@ -66,7 +67,7 @@ std::vector<int32_t> Generator::generate(const GenerationRequest& req, Sampler& 
     if (i > 0) {
       const int32_t p = int32_t(cache.size());
       model_.embed(&history.back(), 1, emb.data());
-      batch = DecoderBatch{emb.data(), 1, &p, nullptr, false};
+      batch = DecoderBatch{emb.data(), 1, &p, nullptr, false, req.plan, req.flops};
       logits = model_.forward(ctx_, cache, batch);
     }
     const int32_t next = sampler.sample(logits.data(), int32_t(cfg.vocab_size), history);

@@ -31,6 +31,8 @@ struct GenerationRequest {
   int64_t rows_per_image = 0, grid_rows = 0, grid_cols = 0;
   int64_t max_new_tokens = 128;
   int32_t eos_id = -1;  // stop token (not returned); -1: none
+  const PruningPlan* plan = nullptr;  // visual-token pruning for prefill and decode
+  FlopCounter* flops = nullptr;       // executed FLOPs are added here when set
   // Called after each new token; return false to stop.
   std::function<bool(int32_t)> on_token;
 };
