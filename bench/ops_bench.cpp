@@ -1,7 +1,11 @@
-// Micro-benchmark of the ops kernels (not built by CMake). Build against a Release build dir:
+// Micro-benchmark of the ops kernels (not built by CMake). From the repository root, after a
+// Release build in build-ops:
 //   g++ -std=c++20 -O3 -march=x86-64-v3 -fopenmp -Isrc bench/ops_bench.cpp build-ops/libyopo.a
-//       -ldnnl -o /tmp/ops_bench && OMP_NUM_THREADS=2 /tmp/ops_bench [what...]
-// what: matmul (default set), small (small-M path vs oneDNN), attention, act.
+//       -ldnnl -o /tmp/ops_bench
+//   OMP_NUM_THREADS=2 /tmp/ops_bench [matmul] [small] [attention] [act]
+// matmul: the M=600/K=4096/N=11008 and M=1 shapes in bf16 and f32; small: the engine's small-M
+// kernel against oneDNN for M = 1..32; attention: prefill and decode shapes; act: silu_mul and
+// softmax. Each figure is the best of several runs.
 #include <chrono>
 #include <cmath>
 #include <cstdio>

@@ -12,6 +12,7 @@
 #include "ops/context.h"
 #include "runtime/generator.h"
 #include "runtime/model_loader.h"
+#include "prune/plan_spec.h"
 #include "runtime/prompt.h"
 #include "runtime/sampler.h"
 #include "vision/image.h"
@@ -33,6 +34,10 @@ struct RunOptions {
   std::vector<std::string> images;
   std::string chat_template;  // empty: the layout's default
   LlavaLoadOptions llava;
+  // Pruning.
+  std::string prune = "dense";
+  std::string semantics = "exact";
+  std::string head_mask;
 };
 
 // Length of the longest prefix of s that ends on a complete UTF-8 character.
@@ -86,6 +91,15 @@ GenerationStats generate_and_print(const LlamaModel& model, const SpmTokenizer& 
   return st;
 }
 
+void print_flops(const FlopCounter& f) {
+  const FlopParts v = f.visual_total(), t = f.text_total();
+  std::fprintf(stderr,
+               "flops: %.3f GFLOP executed (visual rows %.3f: proj %.3f, attn %.3f, ffn %.3f; "
+               "text rows %.3f; output head %.3f)\n",
+               f.total() * 1e-9, v.total() * 1e-9, v.proj * 1e-9, v.attn * 1e-9, v.ffn * 1e-9,
+               t.total() * 1e-9, f.head * 1e-9);
+}
+
 void print_stats(const GenerationStats& st) {
   std::fprintf(stderr,
                "prompt: %lld rows (%lld visual), %.1f ms (%.1f rows/s)\n"
@@ -108,12 +122,16 @@ int run_text(const RunOptions& o, std::optional<DType> dtype) {
   if (!o.no_bos || req.prompt.empty()) req.prompt.insert(req.prompt.begin(), tok.bos_id());
   req.max_new_tokens = o.n_predict;
   req.eos_id = tok.eos_id();
+  check(o.prune == "dense", "--prune needs a LLaVA model: a text-only prompt has no visual tokens");
+  FlopCounter flops;
+  req.flops = &flops;
   if (o.echo) std::cout << o.prompt << std::flush;
   std::fprintf(stderr, "load: %.1f ms (%s, %s weights, %d threads)\n", lm.load_ms,
                lm.format.c_str(), lm.dtype == DType::F32 ? "f32" : "bf16", ctx.threads());
   const GenerationStats st = generate_and_print(*lm.model, tok, req, o, ctx);
   std::fprintf(stderr, "\n");
   print_stats(st);
+  print_flops(flops);
   return 0;
 }
 
@@ -150,7 +168,12 @@ int run_llava(const RunOptions& o, std::optional<DType> dtype) {
     question = std::string(kImagePlaceholder) + "\n" + question;
   const std::string text = has_placeholder ? format_prompt(tpl, question, false)
                                            : format_prompt(tpl, question, !o.images.empty());
+  const PruningPlan plan = resolve_plan_spec(o.prune, m.llm->config(),
+                                             parse_semantics(o.semantics), o.head_mask);
+  FlopCounter flops;
   GenerationRequest req;
+  req.plan = &plan;
+  req.flops = &flops;
   req.prompt = tokenize_with_images(tok, text, !o.no_bos);
   const int64_t markers = std::count(req.prompt.begin(), req.prompt.end(), kImageMarker);
   check(markers == int64_t(o.images.size()), "the prompt has ", markers,
@@ -163,7 +186,9 @@ int run_llava(const RunOptions& o, std::optional<DType> dtype) {
   req.eos_id = tok.eos_id();
   const GenerationStats st = generate_and_print(*m.llm, tok, req, o, ctx);
   std::fprintf(stderr, "\nimage encode: %zu image(s), %.1f ms\n", o.images.size(), encode_ms);
+  std::fprintf(stderr, "pruning: %s (%s)\n", plan.name.c_str(), semantics_name(plan.semantics));
   print_stats(st);
+  print_flops(flops);
   return 0;
 }
 
@@ -208,6 +233,13 @@ void add_run_command(CLI::App& app, Action& action) {
   cmd->add_option("--vision-feature-layer", o->llava.feature_layer,
                   "Vision layer whose output is used (HF convention, e.g. -2)");
   cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw");
+  cmd->add_option("--prune", o->prune,
+                  "Visual pruning: dense, yopo-25, yopo-12, a plan JSON file, a YOPO config.json, "
+                  "or techniques such as window:r=2+ffn:ratio=2 (docs/pruning-plans.md)")
+      ->capture_default_str();
+  cmd->add_option("--prune-semantics", o->semantics, "exact (the YOPO reference) or fast")
+      ->capture_default_str();
+  cmd->add_option("--head-mask", o->head_mask, "Visual head mask (.json or .npy) for the plan");
   cmd->callback([&action, o] { action = [o] { return run(*o); }; });
 }
 

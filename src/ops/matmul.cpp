@@ -147,6 +147,46 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void rows_avx512
   for (; n < n1; ++n) tile_avx512<MT, 1>(x, ldx, w + n * ldw, ldw, K, y + n, ldy, acc);
 }
 
+// AVX-512 f32 tile: MT rows of x against R rows of f32 W.
+template <int MT, int R>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void tile_avx512_f32(
+    const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* y, int64_t ldy,
+    bool acc) {
+  __m512 a[MT][R];
+  for (int m = 0; m < MT; ++m)
+    for (int j = 0; j < R; ++j) a[m][j] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 wv[R];
+    for (int j = 0; j < R; ++j) wv[j] = _mm512_loadu_ps(w + j * ldw + k);
+    for (int m = 0; m < MT; ++m) {
+      const __m512 xv = _mm512_loadu_ps(x + m * ldx + k);
+      for (int j = 0; j < R; ++j) a[m][j] = _mm512_fmadd_ps(wv[j], xv, a[m][j]);
+    }
+  }
+  if (k < K) {
+    const __mmask16 mask = __mmask16((1u << (K - k)) - 1);
+    __m512 wv[R];
+    for (int j = 0; j < R; ++j) wv[j] = _mm512_maskz_loadu_ps(mask, w + j * ldw + k);
+    for (int m = 0; m < MT; ++m) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + m * ldx + k);
+      for (int j = 0; j < R; ++j) a[m][j] = _mm512_fmadd_ps(wv[j], xv, a[m][j]);
+    }
+  }
+  for (int m = 0; m < MT; ++m)
+    for (int j = 0; j < R; ++j) put(y + m * ldy + j, hsum512(a[m][j]), acc);
+}
+
+template <int MT>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void rows_avx512_f32(
+    const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int64_t n0, int64_t n1,
+    float* y, int64_t ldy, bool acc) {
+  constexpr int R = 4;
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) tile_avx512_f32<MT, R>(x, ldx, w + n * ldw, ldw, K, y + n, ldy, acc);
+  for (; n < n1; ++n) tile_avx512_f32<MT, 1>(x, ldx, w + n * ldw, ldw, K, y + n, ldy, acc);
+}
+
 // Output columns [n0, n1) for all M rows, m in tiles of up to 4 rows.
 void small_range(const void* xp, int64_t M, int64_t ldx, const WeightView& w, bool avx512,
                  int64_t n0, int64_t n1, float* y, int64_t ldy, bool acc) {
@@ -154,7 +194,7 @@ void small_range(const void* xp, int64_t M, int64_t ldx, const WeightView& w, bo
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const int64_t mt = std::min<int64_t>(4, M - m0);
     float* yt = y + m0 * ldy;
-    if (avx512) {
+    if (avx512 && w.dtype == DType::BF16) {
       const uint16_t* x = static_cast<const uint16_t*>(xp) + m0 * ldx;
       const uint16_t* wb = static_cast<const uint16_t*>(w.data);
       switch (mt) {
@@ -174,6 +214,24 @@ void small_range(const void* xp, int64_t M, int64_t ldx, const WeightView& w, bo
       continue;
     }
     const float* x = static_cast<const float*>(xp) + m0 * ldx;
+    if (avx512 && w.dtype == DType::F32) {
+      const float* wf = static_cast<const float*>(w.data);
+      switch (mt) {
+        case 1:
+          rows_avx512_f32<1>(x, ldx, wf, w.ld, K, n0, n1, yt, ldy, acc);
+          break;
+        case 2:
+          rows_avx512_f32<2>(x, ldx, wf, w.ld, K, n0, n1, yt, ldy, acc);
+          break;
+        case 3:
+          rows_avx512_f32<3>(x, ldx, wf, w.ld, K, n0, n1, yt, ldy, acc);
+          break;
+        default:
+          rows_avx512_f32<4>(x, ldx, wf, w.ld, K, n0, n1, yt, ldy, acc);
+          break;
+      }
+      continue;
+    }
     auto run = [&](auto* wt) {
 #if defined(__AVX2__) && defined(__FMA__)
       switch (mt) {
@@ -206,10 +264,10 @@ void small_matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const We
                   float* y, int64_t ldy, bool acc) {
   const int64_t K = w.cols, N = w.rows;
   const bool bf16 = w.dtype == DType::BF16;
-  const bool avx512 = bf16 && ctx.avx512();
+  const bool avx512 = ctx.avx512();
   const void* xp = x;
   int64_t ldxp = ldx;
-  if (avx512) {
+  if (bf16 && avx512) {
     // x as bf16 for the dot-product instruction.
     auto* xb = static_cast<uint16_t*>(ctx.scratch(Scratch::MatmulInput, size_t(M * K) * 2));
     for (int64_t m = 0; m < M; ++m) round_to_bf16(x + m * ldx, xb + m * K, K);

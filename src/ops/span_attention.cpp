@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 #include <vector>
@@ -29,7 +30,21 @@ constexpr int kMaxRows = 4;
 // this factor of the keys they attend themselves: beyond it, the masked products cost more than
 // the shared loads save.
 constexpr double kMaxWaste = 1.25;
+// Work is handed to threads as items of consecutive blocks of one head chunk, about this many
+// items per thread (split by cost) to keep threads balanced when queries differ in length.
 constexpr int64_t kItemsPerThread = 16;
+// The K and V rows of one KV head sit ldkv floats apart, all at the same offset within their
+// pages: they compete for a small fraction of the cache sets, and a head's rows cannot stay
+// cached between the queries that reuse them. An item whose keys are read at least
+// kPackReuse times on average therefore first copies its keys' K and V rows into contiguous
+// per-thread buffers (at most kPackBytes per thread; larger items run on the cache rows).
+constexpr double kPackReuse = 3.0;
+constexpr size_t kPackBytes = size_t(16) << 20;
+// Items are also cut so that their packed rows stay within about half an L2 cache (where the
+// keys of their first block allow it: a query may attend more than that on its own), so that
+// the packed rows are still cached when the item's tiles read them.
+constexpr size_t kPackSoftBytes = size_t(512) << 10;
+constexpr double kPackGrowth = 1.25;
 
 // A run of keys on which, for every query of a block, membership and the visual flag are
 // constant. Bit b of member / visual is about the block's query b.
@@ -44,12 +59,29 @@ struct Block {
   int64_t width;       // keys in its segments
 };
 
+// Cache rows [begin, end) of a range, copied to packed rows [pos, pos + end - begin).
+struct Interval {
+  int32_t begin, end;
+  int64_t pos;
+};
+
+// Blocks [b0, b1) and the union of their keys (intervals [iv0, iv0 + niv) of Plan::ivs).
+struct Range {
+  int64_t b0, b1;
+  int64_t iv0, niv;
+  int64_t keys;
+  bool packed;
+};
+
 struct Plan {
   std::vector<Block> blocks;
   std::vector<Segment> segs;
+  std::vector<Range> ranges;
+  std::vector<Interval> ivs;
   std::vector<Segment> best, cand;  // block building scratch
+  std::vector<Interval> cur, next;  // range building scratch
   std::vector<int32_t> points;
-  int64_t max_width = 0, max_segs = 0;
+  int64_t max_width = 0, max_segs = 0, max_packed_keys = 0;
 };
 
 // Keys [key, key + len) whose scores sit at positions [pos, pos + len) of a row's score buffer.
@@ -191,6 +223,79 @@ void build_plan(const SpanAttentionArgs& a, int max_nq, Plan& p) {
     p.max_width = std::max(p.max_width, width);
     p.max_segs = std::max(p.max_segs, int64_t(p.best.size()));
     q0 += n;
+  }
+}
+
+// out = the union of the sorted disjoint intervals `a` and segments s[0, n), merged where they
+// touch; returns its key count.
+int64_t merge_keys(const std::vector<Interval>& a, const Segment* s, int64_t n,
+                   std::vector<Interval>& out) {
+  out.clear();
+  size_t i = 0;
+  int64_t j = 0, keys = 0;
+  while (i < a.size() || j < n) {
+    Interval x;
+    if (j == n || (i < a.size() && a[i].begin <= s[j].begin)) {
+      x = a[i++];
+    } else {
+      x = {s[j].begin, s[j].end, 0};
+      ++j;
+    }
+    if (!out.empty() && x.begin <= out.back().end) {
+      if (x.end > out.back().end) {
+        keys += x.end - out.back().end;
+        out.back().end = x.end;
+      }
+    } else {
+      out.push_back(x);
+      keys += x.end - x.begin;
+    }
+  }
+  return keys;
+}
+
+// Splits the blocks into about `wanted` ranges of equal cost (keys x queries), cutting earlier
+// where the union of keys would not fit kPackBytes; decides which ranges are packed.
+void build_ranges(Plan& p, int64_t wanted, int64_t row_bytes) {
+  p.ranges.clear();
+  p.ivs.clear();
+  p.max_packed_keys = 0;
+  double total = 0;
+  for (const Block& b : p.blocks) total += double(b.width * b.nq);
+  const double target = total / double(wanted);
+  const int64_t max_keys = int64_t(kPackBytes / size_t(row_bytes));
+  const int64_t soft_keys = int64_t(kPackSoftBytes / size_t(row_bytes));
+  const int64_t n_blocks = int64_t(p.blocks.size());
+  int64_t b0 = 0;
+  while (b0 < n_blocks) {
+    p.cur.clear();
+    int64_t keys = 0, b1 = b0, first_keys = 0;
+    double cost = 0, reads = 0;
+    while (b1 < n_blocks) {
+      const Block& B = p.blocks[size_t(b1)];
+      const double c = double(B.width * B.nq);
+      if (b1 > b0 && cost + c > target * 1.0001) break;
+      const int64_t k2 = merge_keys(p.cur, p.segs.data() + B.seg0, B.nseg, p.next);
+      if (b1 > b0 &&
+          (k2 > max_keys || k2 > std::max<int64_t>(soft_keys, int64_t(kPackGrowth * first_keys))))
+        break;
+      if (b1 == b0) first_keys = k2;
+      std::swap(p.cur, p.next);
+      keys = k2;
+      cost += c;
+      reads += double(B.width);
+      ++b1;
+    }
+    const bool packed = reads >= kPackReuse * double(keys) && keys <= max_keys;
+    int64_t pos = 0;
+    for (Interval& iv : p.cur) {
+      iv.pos = pos;
+      pos += iv.end - iv.begin;
+    }
+    p.ranges.push_back({b0, b1, int64_t(p.ivs.size()), int64_t(p.cur.size()), keys, packed});
+    p.ivs.insert(p.ivs.end(), p.cur.begin(), p.cur.end());
+    if (packed) p.max_packed_keys = std::max(p.max_packed_keys, keys);
+    b0 = b1;
   }
 }
 
@@ -492,17 +597,52 @@ struct ThreadScratch {
   SegUse* use;      // max_segs
   Run* score_runs;  // max_segs
   Run* value_runs;  // max_segs
+  float* packed_k;  // max_packed_keys rows of packed_ld floats
+  float* packed_v;
 };
+
+// Copies the K and V rows of a range's keys (KV head kvh) into the thread's packed buffers.
+void pack_range(const SpanAttentionArgs& a, const Plan& p, const Range& R, int64_t kvh, int64_t ld,
+                const ThreadScratch& ts) {
+  const int64_t d = a.shape.head_dim;
+  const size_t bytes = size_t(d) * sizeof(float);
+  for (int64_t t = R.iv0; t < R.iv0 + R.niv; ++t) {
+    const Interval& iv = p.ivs[size_t(t)];
+    const float* k = a.k + int64_t(iv.begin) * a.ldkv + kvh * d;
+    const float* v = a.v + int64_t(iv.begin) * a.ldkv + kvh * d;
+    float* pk = ts.packed_k + iv.pos * ld;
+    float* pv = ts.packed_v + iv.pos * ld;
+    const int64_t n = iv.end - iv.begin;
+    for (int64_t j = 0; j < n; ++j) {
+      // Each row sits in its own page, beyond the hardware prefetchers' reach.
+      if (j + 8 < n) {
+        _mm_prefetch(reinterpret_cast<const char*>(k + (j + 8) * a.ldkv), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(v + (j + 8) * a.ldkv), _MM_HINT_T0);
+      }
+      std::memcpy(pk + j * ld, k + j * a.ldkv, bytes);
+      std::memcpy(pv + j * ld, v + j * a.ldkv, bytes);
+    }
+  }
+}
 
 size_t round64(size_t n) {
   return (n + 63) / 64 * 64;
 }
 
+// Where a tile finds its keys' K and V rows: cache row j at k + j * ld (v likewise), or, when
+// ivs is set, packed: row j of interval t at k + (t.pos + j - t.begin) * ld.
+struct KeyRows {
+  const float* k;
+  const float* v;
+  int64_t ld;
+  const Interval* ivs = nullptr;
+  int64_t n_ivs = 0;
+};
+
 // One tile: the block's queries against heads [h0, h1) of one KV head.
 void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block& B, int64_t h0,
-              int64_t h1, const ThreadScratch& ts, int64_t stride) {
+              int64_t h1, const KeyRows& kr, const ThreadScratch& ts, int64_t stride) {
   const int64_t d = a.shape.head_dim;
-  const int64_t kvh = h0 / (a.shape.n_heads / a.shape.n_kv_heads);
   const Segment* seg = plan.segs.data() + B.seg0;
 
   Tile t;
@@ -539,6 +679,7 @@ void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block
   // Which rows need each segment; score positions; runs of contiguous keys.
   int64_t width = 0;
   int ns = 0, nv = 0;
+  int64_t iv = 0;  // the interval holding the current segment (packed rows)
   for (int64_t g = 0; g < B.nseg; ++g) {
     const Segment& sg = seg[g];
     uint8_t need_s = 0, need_v = 0;
@@ -551,39 +692,46 @@ void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block
     ts.use[g] = {int32_t(width), need_s, need_v};
     if (!need_s) continue;
     const int64_t len = sg.end - sg.begin;
+    // The segment's first row in kr (adjacent cache rows are adjacent packed rows too).
+    int64_t row = sg.begin;
+    if (kr.ivs) {
+      while (kr.ivs[iv].end <= sg.begin) ++iv;
+      row = kr.ivs[iv].pos + (sg.begin - kr.ivs[iv].begin);
+    }
     Run* sr = ts.score_runs;
-    if (ns > 0 && sr[ns - 1].key + sr[ns - 1].len == sg.begin) {
+    if (ns > 0 && sr[ns - 1].key + sr[ns - 1].len == row) {
       sr[ns - 1].len += len;
     } else {
-      sr[ns++] = {sg.begin, width, len};
+      sr[ns++] = {row, width, len};
     }
     if (need_v) {
       Run* vr = ts.value_runs;
-      if (nv > 0 && vr[nv - 1].key + vr[nv - 1].len == sg.begin &&
+      if (nv > 0 && vr[nv - 1].key + vr[nv - 1].len == row &&
           vr[nv - 1].pos + vr[nv - 1].len == width) {
         vr[nv - 1].len += len;
       } else {
-        vr[nv++] = {sg.begin, width, len};
+        vr[nv++] = {row, width, len};
       }
     }
     width += len;
   }
 
-  const float* k = a.k + kvh * d;
-  const float* v = a.v + kvh * d;
+  const float* k = kr.k;
+  const float* v = kr.v;
+  const int64_t ldk = kr.ld;
   float* s = ts.scores;
   switch (t.n) {
     case 1:
-      tile_scores<1>(isa, t, k, a.ldkv, d, a.scale, ts.score_runs, ns, s, stride);
+      tile_scores<1>(isa, t, k, ldk, d, a.scale, ts.score_runs, ns, s, stride);
       break;
     case 2:
-      tile_scores<2>(isa, t, k, a.ldkv, d, a.scale, ts.score_runs, ns, s, stride);
+      tile_scores<2>(isa, t, k, ldk, d, a.scale, ts.score_runs, ns, s, stride);
       break;
     case 3:
-      tile_scores<3>(isa, t, k, a.ldkv, d, a.scale, ts.score_runs, ns, s, stride);
+      tile_scores<3>(isa, t, k, ldk, d, a.scale, ts.score_runs, ns, s, stride);
       break;
     default:
-      tile_scores<4>(isa, t, k, a.ldkv, d, a.scale, ts.score_runs, ns, s, stride);
+      tile_scores<4>(isa, t, k, ldk, d, a.scale, ts.score_runs, ns, s, stride);
       break;
   }
 
@@ -626,38 +774,31 @@ void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block
 
   switch (t.n) {
     case 1:
-      tile_values<1>(isa, t, s, stride, v, a.ldkv, d, ts.value_runs, nv);
+      tile_values<1>(isa, t, s, stride, v, ldk, d, ts.value_runs, nv);
       break;
     case 2:
-      tile_values<2>(isa, t, s, stride, v, a.ldkv, d, ts.value_runs, nv);
+      tile_values<2>(isa, t, s, stride, v, ldk, d, ts.value_runs, nv);
       break;
     case 3:
-      tile_values<3>(isa, t, s, stride, v, a.ldkv, d, ts.value_runs, nv);
+      tile_values<3>(isa, t, s, stride, v, ldk, d, ts.value_runs, nv);
       break;
     default:
-      tile_values<4>(isa, t, s, stride, v, a.ldkv, d, ts.value_runs, nv);
+      tile_values<4>(isa, t, s, stride, v, ldk, d, ts.value_runs, nv);
       break;
   }
 }
 
-// Asks for the K and V rows of a block's keys (KV head kvh) to be brought into the caches.
-void prefetch_block(const SpanAttentionArgs& a, const Plan& p, const Block& B, int64_t kvh,
-                    int mode) {
+// Asks for a block's query rows and output rows (heads [h0, h1)) to be brought into the caches:
+// each sits in its own page, beyond the hardware prefetchers' reach.
+void prefetch_rows(const SpanAttentionArgs& a, const Block& B, int64_t h0, int64_t h1) {
   const int64_t d = a.shape.head_dim;
-  const Segment* seg = p.segs.data() + B.seg0;
-  for (int64_t g = 0; g < B.nseg; ++g) {
-    for (int64_t j = seg[g].begin; j < seg[g].end; ++j) {
-      const char* kr = reinterpret_cast<const char*>(a.k + j * a.ldkv + kvh * d);
-      const char* vr = reinterpret_cast<const char*>(a.v + j * a.ldkv + kvh * d);
-      for (int64_t o = 0; o < d * 4; o += 64) {
-        if (mode == 1) {
-          _mm_prefetch(kr + o, _MM_HINT_T0);
-          _mm_prefetch(vr + o, _MM_HINT_T0);
-        } else {
-          _mm_prefetch(kr + o, _MM_HINT_T1);
-          _mm_prefetch(vr + o, _MM_HINT_T1);
-        }
-      }
+  for (int64_t i = B.q0; i < B.q0 + B.nq; ++i) {
+    const char* q = reinterpret_cast<const char*>(a.q + i * a.ldq + h0 * d);
+    const char* o = reinterpret_cast<const char*>(a.out + i * a.ldo + h0 * d);
+    const int64_t bytes = (h1 - h0) * d * int64_t(sizeof(float));
+    for (int64_t t = 0; t < bytes; t += 64) {
+      __builtin_prefetch(q + t, 0, 3);
+      __builtin_prefetch(o + t, 1, 3);
     }
   }
 }
@@ -684,45 +825,52 @@ void attention_spans(Context& ctx, const SpanAttentionArgs& a) {
   const int64_t chunks_per_kv = (group + heads_per_tile - 1) / heads_per_tile;
   const int64_t head_chunks = KVH * chunks_per_kv;
 
+  const int threads_wanted = std::max(1, ctx.threads());
   static thread_local Plan plan;
   build_plan(a, max_nq, plan);
   const int64_t n_blocks = int64_t(plan.blocks.size());
-  const int threads_wanted = std::max(1, ctx.threads());
-  // Each work item is a run of consecutive blocks of one head chunk, swept in order by one
-  // thread, which prefetches the next block's keys while it computes the current one. About
-  // kItemsPerThread items per thread keep the threads balanced.
-  const int64_t ranges = std::clamp<int64_t>(
-      (kItemsPerThread * threads_wanted + head_chunks - 1) / head_chunks, 1, n_blocks);
-  const int64_t items = head_chunks * ranges;
+  const int64_t d = a.shape.head_dim;
+  const int64_t packed_ld = (d + 15) / 16 * 16;  // packed rows 64-byte aligned
+  build_ranges(plan,
+               std::clamp<int64_t>(
+                   (kItemsPerThread * threads_wanted + head_chunks - 1) / head_chunks, 1, n_blocks),
+               packed_ld * int64_t(2 * sizeof(float)));
+  const int64_t n_ranges = int64_t(plan.ranges.size());
+  const int64_t items = head_chunks * n_ranges;
 
   const int64_t stride = std::max<int64_t>(16, (plan.max_width + 15) / 16 * 16);
   const size_t score_bytes = round64(size_t(kMaxRows * stride) * sizeof(float));
   const size_t use_bytes = round64(size_t(plan.max_segs) * sizeof(SegUse));
   const size_t run_bytes = round64(size_t(plan.max_segs) * sizeof(Run));
-  const size_t per_thread = score_bytes + use_bytes + 2 * run_bytes;
+  const size_t pack_bytes = size_t(plan.max_packed_keys * packed_ld) * sizeof(float);
+  const size_t per_thread = score_bytes + use_bytes + 2 * run_bytes + 2 * pack_bytes;
   const int threads = int(std::min<int64_t>(threads_wanted, items));
   char* scratch = static_cast<char*>(ctx.scratch(Scratch::Attention, size_t(threads) * per_thread));
   const Isa isa = pick_isa(ctx);
-  const Plan& p = plan;
-  static const int pf_mode = getenv("SPAN_PF") ? atoi(getenv("SPAN_PF")) : 1;
+  const Plan& p = plan;  // the calling thread's plan, shared with the team
 
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t it = 0; it < items; ++it) {
-    const int64_t hc = it / ranges;
-    // Later blocks (in causal prefill: the longer ones) first.
-    const int64_t rg = ranges - 1 - it % ranges;
-    const int64_t b0 = n_blocks * rg / ranges, b1 = n_blocks * (rg + 1) / ranges;
+    const int64_t hc = it / n_ranges;
+    // Later ranges (in causal prefill: the longer queries) first.
+    const Range& R = p.ranges[size_t(n_ranges - 1 - it % n_ranges)];
     const int64_t kvh = hc / chunks_per_kv;
     const int64_t h0 = kvh * group + (hc % chunks_per_kv) * heads_per_tile;
     const int64_t h1 = std::min(kvh * group + group, h0 + heads_per_tile);
     char* base = scratch + size_t(omp_get_thread_num()) * per_thread;
-    const ThreadScratch ts{reinterpret_cast<float*>(base),
-                           reinterpret_cast<SegUse*>(base + score_bytes),
-                           reinterpret_cast<Run*>(base + score_bytes + use_bytes),
-                           reinterpret_cast<Run*>(base + score_bytes + use_bytes + run_bytes)};
-    for (int64_t b = b1 - 1; b >= b0; --b) {
-      if (b > b0 && pf_mode) prefetch_block(a, p, p.blocks[size_t(b - 1)], kvh, pf_mode);
-      run_tile(isa, a, p, p.blocks[size_t(b)], h0, h1, ts, stride);
+    const size_t o1 = score_bytes, o2 = o1 + use_bytes, o3 = o2 + run_bytes, o4 = o3 + run_bytes;
+    const ThreadScratch ts{
+        reinterpret_cast<float*>(base),      reinterpret_cast<SegUse*>(base + o1),
+        reinterpret_cast<Run*>(base + o2),   reinterpret_cast<Run*>(base + o3),
+        reinterpret_cast<float*>(base + o4), reinterpret_cast<float*>(base + o4 + pack_bytes)};
+    KeyRows kr{a.k + kvh * d, a.v + kvh * d, a.ldkv};
+    if (R.packed) {
+      pack_range(a, p, R, kvh, packed_ld, ts);
+      kr = {ts.packed_k, ts.packed_v, packed_ld, p.ivs.data() + R.iv0, R.niv};
+    }
+    for (int64_t b = R.b1 - 1; b >= R.b0; --b) {
+      if (b > R.b0 && getenv("SPAN_PFQ")) prefetch_rows(a, p.blocks[size_t(b - 1)], h0, h1);
+      run_tile(isa, a, p, p.blocks[size_t(b)], h0, h1, kr, ts, stride);
     }
   }
 }
