@@ -133,7 +133,7 @@ class GgufFile : public TensorSource {
   // Every tensor (supported or not), in file order.
   const std::vector<GgufTensorInfo>& tensor_infos() const { return infos_; }
   // The type name when name is a tensor of an unsupported type, else nullptr.
-  const std::string* unsupported_type(const std::string& name) const;
+  const std::string* unsupported_type(const std::string& name) const override;
   // The tensor; throws a clear error when absent or of an unsupported type.
   const RawTensor& tensor(const std::string& name) const;
 

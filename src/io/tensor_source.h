@@ -31,6 +31,10 @@ class TensorSource {
   virtual ~TensorSource() = default;
   // All tensors, in file order.
   virtual const std::vector<RawTensor>& tensors() const = 0;
+  // The type name of a tensor the file holds in a type yopo cannot read; nullptr otherwise.
+  virtual const std::string* unsupported_type(const std::string& /*name*/) const {
+    return nullptr;
+  }
   // nullptr when absent.
   const RawTensor* find(const std::string& name) const {
     for (const RawTensor& t : tensors())

@@ -74,7 +74,11 @@ DType auto_weight_dtype(const TensorSource& src, const std::string& probe) {
 std::vector<float> read_tensor_f32(const TensorSource& src, const std::string& name,
                                    const std::vector<int64_t>& shape) {
   const RawTensor* t = src.find(name);
-  check(t != nullptr, "tensor '", name, "' is missing from the model file");
+  if (!t) {
+    const std::string* type = src.unsupported_type(name);
+    if (type) fail("tensor '", name, "' has type ", *type, ", which yopo does not support");
+    fail("tensor '", name, "' is missing from the model file");
+  }
   check(t->shape == shape, "tensor '", name, "' has shape ", shape_str(t->shape), ", expected ",
         shape_str(shape));
   std::vector<float> out(size_t(t->numel()));
