@@ -163,6 +163,9 @@ void add_bench_command(CLI::App& app, Action& action) {
   cmd->add_flag("--profile", o->profile, "Print the prefill time of every stage");
   cmd->add_flag(
       "--no-vision", [b = &b](int64_t) { b->vision = false; }, "Skip the vision tower timing");
+  cmd->add_flag(
+      "--no-decoder", [b = &b](int64_t) { b->decoder = false; },
+      "Skip the decoder (GEMM peak, vision and attention kernels only)");
   cmd->add_flag("--no-pin", o->no_pin,
                 "Do not set OMP_PROC_BIND=close OMP_PLACES=cores when they are unset");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");

@@ -1,3 +1,14 @@
+// How attention_spans works:
+//  - plan (calling thread): consecutive queries are grouped into blocks (up to 4 / heads per
+//    tile) whose key sets overlap enough; each block's keys are cut into segments on which every
+//    query's membership and visual flag are constant. Blocks are grouped into ranges of about
+//    equal cost, and per range the union of the keys each kind of head chunk reads is formed.
+//  - work items (OpenMP, dynamic): one range x one head chunk (heads sharing a KV head). The
+//    item copies its keys' K and V rows into contiguous per-thread buffers when they are reused
+//    enough, then runs its tiles (block x head chunk): scores for the union of the tile's
+//    segments, per-row masked softmax (Dead: visual weights zeroed after normalizing), and the
+//    weighted sum of V over the segments some row uses. Items go range by range so that the
+//    heads of a range share the pages of its rows of q, out, K and V.
 #include "ops/span_attention.h"
 
 #include <immintrin.h>
@@ -6,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -39,12 +49,14 @@ constexpr int64_t kItemsPerThread = 16;
 // kPackReuse times on average therefore first copies its keys' K and V rows into contiguous
 // per-thread buffers (at most kPackBytes per thread; larger items run on the cache rows).
 constexpr double kPackReuse = 3.0;
-constexpr size_t kPackBytes = size_t(16) << 20;
+constexpr size_t kPackBytes = size_t(8) << 20;
 // Items are also cut so that their packed rows stay within about half an L2 cache (where the
 // keys of their first block allow it: a query may attend more than that on its own), so that
 // the packed rows are still cached when the item's tiles read them.
 constexpr size_t kPackSoftBytes = size_t(512) << 10;
 constexpr double kPackGrowth = 1.25;
+// Rows ahead that pack_range asks for.
+constexpr int64_t kPackAhead = 4;
 
 // A run of keys on which, for every query of a block, membership and the visual flag are
 // constant. Bit b of member / visual is about the block's query b.
@@ -65,12 +77,22 @@ struct Interval {
   int64_t pos;
 };
 
-// Blocks [b0, b1) and the union of their keys (intervals [iv0, iv0 + niv) of Plan::ivs).
+// Which keys of a range a head chunk reads, by the modes of its heads: any Live head: all
+// keys of all queries; else any Dead head: all keys of the non-visual queries (visual queries
+// are skipped); else (all Excluded): the non-visual keys of the non-visual queries.
+enum Flavor { kAllKeys, kTextQueries, kTextKeys, kFlavors };
+
+// The union of the keys a flavor reads in a range: intervals [iv0, iv0 + niv) of Plan::ivs.
+struct KeyUnion {
+  int64_t iv0 = 0, niv = 0;
+  int64_t keys = 0;
+  bool packed = false;
+};
+
+// Blocks [b0, b1) and, per flavor in use, the union of the keys read.
 struct Range {
   int64_t b0, b1;
-  int64_t iv0, niv;
-  int64_t keys;
-  bool packed;
+  KeyUnion keys[kFlavors];
 };
 
 struct Plan {
@@ -81,6 +103,7 @@ struct Plan {
   std::vector<Segment> best, cand;  // block building scratch
   std::vector<Interval> cur, next;  // range building scratch
   std::vector<int32_t> points;
+  std::vector<uint8_t> text_queries;  // per block: bits of its non-visual queries
   int64_t max_width = 0, max_segs = 0, max_packed_keys = 0;
 };
 
@@ -204,6 +227,7 @@ int64_t block_segments(const SpanAttentionArgs& a, int64_t q0, int n, std::vecto
 void build_plan(const SpanAttentionArgs& a, int max_nq, Plan& p) {
   p.blocks.clear();
   p.segs.clear();
+  p.text_queries.clear();
   p.max_width = p.max_segs = 0;
   for (int64_t q0 = 0; q0 < a.n_q;) {
     int n = 1;
@@ -218,6 +242,10 @@ void build_plan(const SpanAttentionArgs& a, int max_nq, Plan& p) {
       own = own2;
       ++n;
     }
+    uint8_t text = 0;
+    for (int b = 0; b < n; ++b)
+      if (!(a.visual_query && a.visual_query[q0 + b])) text |= uint8_t(1u << b);
+    p.text_queries.push_back(text);
     p.blocks.push_back({q0, n, int64_t(p.segs.size()), int64_t(p.best.size()), width});
     p.segs.insert(p.segs.end(), p.best.begin(), p.best.end());
     p.max_width = std::max(p.max_width, width);
@@ -226,19 +254,35 @@ void build_plan(const SpanAttentionArgs& a, int max_nq, Plan& p) {
   }
 }
 
-// out = the union of the sorted disjoint intervals `a` and segments s[0, n), merged where they
-// touch; returns its key count.
-int64_t merge_keys(const std::vector<Interval>& a, const Segment* s, int64_t n,
-                   std::vector<Interval>& out) {
+// Whether a flavor reads a segment of a block whose non-visual queries are `text`.
+bool flavor_reads(Flavor f, const Segment& sg, uint8_t text) {
+  switch (f) {
+    case kAllKeys:
+      return sg.member != 0;
+    case kTextQueries:
+      return (sg.member & text) != 0;
+    default:
+      return (sg.member & ~sg.visual & text) != 0;
+  }
+}
+
+// out = the union of the sorted disjoint intervals `a` and the segments s[0, n) that flavor f
+// reads, merged where they touch; returns its key count. *read: keys of s it reads.
+int64_t merge_keys(const std::vector<Interval>& a, const Segment* s, int64_t n, Flavor f,
+                   uint8_t text, std::vector<Interval>& out, int64_t* read) {
   out.clear();
   size_t i = 0;
   int64_t j = 0, keys = 0;
-  while (i < a.size() || j < n) {
+  *read = 0;
+  while (true) {
+    while (j < n && !flavor_reads(f, s[j], text)) ++j;
+    if (i == a.size() && j == n) break;
     Interval x;
     if (j == n || (i < a.size() && a[i].begin <= s[j].begin)) {
       x = a[i++];
     } else {
       x = {s[j].begin, s[j].end, 0};
+      *read += s[j].end - s[j].begin;
       ++j;
     }
     if (!out.empty() && x.begin <= out.back().end) {
@@ -255,8 +299,9 @@ int64_t merge_keys(const std::vector<Interval>& a, const Segment* s, int64_t n,
 }
 
 // Splits the blocks into about `wanted` ranges of equal cost (keys x queries), cutting earlier
-// where the union of keys would not fit kPackBytes; decides which ranges are packed.
-void build_ranges(Plan& p, int64_t wanted, int64_t row_bytes) {
+// where the union of their keys would outgrow the packing limits; then, per flavor in use, the
+// union of the keys read and whether to pack them.
+void build_ranges(Plan& p, int64_t wanted, int64_t row_bytes, const bool (&used)[kFlavors]) {
   p.ranges.clear();
   p.ivs.clear();
   p.max_packed_keys = 0;
@@ -266,35 +311,54 @@ void build_ranges(Plan& p, int64_t wanted, int64_t row_bytes) {
   const int64_t max_keys = int64_t(kPackBytes / size_t(row_bytes));
   const int64_t soft_keys = int64_t(kPackSoftBytes / size_t(row_bytes));
   const int64_t n_blocks = int64_t(p.blocks.size());
+  int64_t read = 0;
   int64_t b0 = 0;
   while (b0 < n_blocks) {
+    // The extent, by the union of all keys.
     p.cur.clear();
-    int64_t keys = 0, b1 = b0, first_keys = 0;
-    double cost = 0, reads = 0;
+    int64_t b1 = b0, first_keys = 0;
+    double cost = 0;
     while (b1 < n_blocks) {
       const Block& B = p.blocks[size_t(b1)];
       const double c = double(B.width * B.nq);
       if (b1 > b0 && cost + c > target * 1.0001) break;
-      const int64_t k2 = merge_keys(p.cur, p.segs.data() + B.seg0, B.nseg, p.next);
+      const int64_t k2 =
+          merge_keys(p.cur, p.segs.data() + B.seg0, B.nseg, kAllKeys, 0xFF, p.next, &read);
       if (b1 > b0 &&
           (k2 > max_keys || k2 > std::max<int64_t>(soft_keys, int64_t(kPackGrowth * first_keys))))
         break;
       if (b1 == b0) first_keys = k2;
       std::swap(p.cur, p.next);
-      keys = k2;
       cost += c;
-      reads += double(B.width);
       ++b1;
     }
-    const bool packed = reads >= kPackReuse * double(keys) && keys <= max_keys;
-    int64_t pos = 0;
-    for (Interval& iv : p.cur) {
-      iv.pos = pos;
-      pos += iv.end - iv.begin;
+    Range R{b0, b1, {}};
+    for (int f = 0; f < kFlavors; ++f) {
+      if (!used[f]) continue;
+      p.cur.clear();
+      int64_t keys = 0;
+      double reads = 0;
+      for (int64_t b = b0; b < b1; ++b) {
+        const Block& B = p.blocks[size_t(b)];
+        keys = merge_keys(p.cur, p.segs.data() + B.seg0, B.nseg, Flavor(f),
+                          p.text_queries[size_t(b)], p.next, &read);
+        std::swap(p.cur, p.next);
+        reads += double(read);
+      }
+      KeyUnion& u = R.keys[f];
+      u.iv0 = int64_t(p.ivs.size());
+      u.niv = int64_t(p.cur.size());
+      u.keys = keys;
+      u.packed = keys > 0 && keys <= max_keys && reads >= kPackReuse * double(keys);
+      int64_t pos = 0;
+      for (Interval& iv : p.cur) {
+        iv.pos = pos;
+        pos += iv.end - iv.begin;
+      }
+      p.ivs.insert(p.ivs.end(), p.cur.begin(), p.cur.end());
+      if (u.packed) p.max_packed_keys = std::max(p.max_packed_keys, keys);
     }
-    p.ranges.push_back({b0, b1, int64_t(p.ivs.size()), int64_t(p.cur.size()), keys, packed});
-    p.ivs.insert(p.ivs.end(), p.cur.begin(), p.cur.end());
-    if (packed) p.max_packed_keys = std::max(p.max_packed_keys, keys);
+    p.ranges.push_back(R);
     b0 = b1;
   }
 }
@@ -340,46 +404,48 @@ YOPO_SPAN_AVX2 inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
-// res[j] = sum of the lanes of a[j], j < KJ (pairwise horizontal adds for 4 and 8).
-template <int KJ>
+// res[i] = sum of the lanes of a[i], i < N: eight or four at a time by pairwise horizontal adds.
+template <int N>
 YOPO_SPAN_AVX2 inline void reduce_avx2(const __m256* a, float* res) {
-  if constexpr (KJ == 8 || KJ == 4) {
+  int i = 0;
+  for (; i + 8 <= N; i += 8) {
     // hadd(hadd(a0, a1), hadd(a2, a3)) holds the half sums of a0..a3 in each 128-bit lane.
-    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-    if constexpr (KJ == 8) {
-      const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-      _mm256_storeu_ps(res, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                                          _mm256_permute2f128_ps(u0, u1, 0x31)));
-    } else {
-      _mm_storeu_ps(res, _mm_add_ps(_mm256_castps256_ps128(u0), _mm256_extractf128_ps(u0, 1)));
-    }
-  } else {
-    for (int j = 0; j < KJ; ++j) res[j] = hsum8(a[j]);
+    const __m256 u0 =
+        _mm256_hadd_ps(_mm256_hadd_ps(a[i], a[i + 1]), _mm256_hadd_ps(a[i + 2], a[i + 3]));
+    const __m256 u1 =
+        _mm256_hadd_ps(_mm256_hadd_ps(a[i + 4], a[i + 5]), _mm256_hadd_ps(a[i + 6], a[i + 7]));
+    _mm256_storeu_ps(res + i, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                            _mm256_permute2f128_ps(u0, u1, 0x31)));
   }
+  for (; i + 4 <= N; i += 4) {
+    const __m256 u0 =
+        _mm256_hadd_ps(_mm256_hadd_ps(a[i], a[i + 1]), _mm256_hadd_ps(a[i + 2], a[i + 3]));
+    _mm_storeu_ps(res + i, _mm_add_ps(_mm256_castps256_ps128(u0), _mm256_extractf128_ps(u0, 1)));
+  }
+  for (; i < N; ++i) res[i] = hsum8(a[i]);
 }
 
 // s[r * stride + j] = scale * q_r . k_j for R rows and KJ consecutive keys from k.
 template <int R, int KJ>
 YOPO_SPAN_AVX2 void dots_avx2(const Tile& t, const float* k, int64_t ldkv, int64_t d, float scale,
                               float* s, int64_t stride) {
-  __m256 acc[R][KJ];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < KJ; ++j) acc[r][j] = _mm256_setzero_ps();
+  __m256 acc[R * KJ];
+  for (int x = 0; x < R * KJ; ++x) acc[x] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= d; i += 8) {
     __m256 qv[R];
     for (int r = 0; r < R; ++r) qv[r] = _mm256_loadu_ps(t.q[r] + i);
     for (int j = 0; j < KJ; ++j) {
       const __m256 kv = _mm256_loadu_ps(k + j * ldkv + i);
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm256_fmadd_ps(qv[r], kv, acc[r][j]);
+      for (int r = 0; r < R; ++r) acc[r * KJ + j] = _mm256_fmadd_ps(qv[r], kv, acc[r * KJ + j]);
     }
   }
+  float res[R * KJ];
+  reduce_avx2<R * KJ>(acc, res);
   for (int r = 0; r < R; ++r) {
-    float res[8];
-    reduce_avx2<KJ>(acc[r], res);
     for (int64_t e = i; e < d; ++e)
-      for (int j = 0; j < KJ; ++j) res[j] += t.q[r][e] * k[j * ldkv + e];
-    for (int j = 0; j < KJ; ++j) s[r * stride + j] = res[j] * scale;
+      for (int j = 0; j < KJ; ++j) res[r * KJ + j] += t.q[r][e] * k[j * ldkv + e];
+    for (int j = 0; j < KJ; ++j) s[r * stride + j] = res[r * KJ + j] * scale;
   }
 }
 
@@ -410,13 +476,42 @@ YOPO_SPAN_AVX2 void scores_avx2(const Tile& t, const float* k, int64_t ldkv, int
   }
 }
 
-// out_r[c0, c0 + 8C) = sum over the runs of p_r[pos] * v[key][c0, c0 + 8C).
+// The value pass goes over the keys in chunks whose V rows stay in the L1 cache while every
+// column slice of the outputs is accumulated over them. Splits runs[first..] at `keys` keys
+// into sub (at most `keys` entries); returns the number of sub-runs and advances the cursor.
+struct RunCursor {
+  int u = 0;
+  int64_t off = 0;  // keys of runs[u] already taken
+};
+inline int next_chunk(const Run* runs, int nruns, int64_t keys, RunCursor& c, Run* sub) {
+  int n = 0;
+  while (keys > 0 && c.u < nruns) {
+    const Run& r = runs[c.u];
+    const int64_t take = std::min(keys, r.len - c.off);
+    sub[n++] = {r.key + c.off, r.pos + c.off, take};
+    keys -= take;
+    c.off += take;
+    if (c.off == r.len) {
+      ++c.u;
+      c.off = 0;
+    }
+  }
+  return n;
+}
+constexpr int64_t kMaxChunkKeys = 64;
+inline int64_t chunk_keys(int64_t d) {
+  return std::clamp<int64_t>(16384 / (d * int64_t(sizeof(float))), 8, kMaxChunkKeys);
+}
+
+// out_r[c0, c0 + 8C) (+)= sum over the runs of p_r[pos] * v[key][c0, c0 + 8C).
 template <int R, int C>
 YOPO_SPAN_AVX2 void value_cols_avx2(const Tile& t, const float* p, int64_t stride, const float* v,
-                                    int64_t ldkv, const Run* runs, int nruns, int64_t c0) {
+                                    int64_t ldkv, const Run* runs, int nruns, int64_t c0,
+                                    bool accumulate) {
   __m256 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    for (int c = 0; c < C; ++c)
+      acc[r][c] = accumulate ? _mm256_loadu_ps(t.out[r] + c0 + 8 * c) : _mm256_setzero_ps();
   for (int u = 0; u < nruns; ++u) {
     const float* vr = v + runs[u].key * ldkv + c0;
     const float* pr = p + runs[u].pos;
@@ -437,11 +532,19 @@ template <int R>
 YOPO_SPAN_AVX2 void values_avx2(const Tile& t, const float* p, int64_t stride, const float* v,
                                 int64_t ldkv, int64_t d, const Run* runs, int nruns) {
   constexpr int C = R == 1 ? 8 : R == 2 ? 4 : 2;
-  int64_t c0 = 0;
-  for (; c0 + 8 * C <= d; c0 += 8 * C)
-    value_cols_avx2<R, C>(t, p, stride, v, ldkv, runs, nruns, c0);
-  for (; c0 + 8 <= d; c0 += 8) value_cols_avx2<R, 1>(t, p, stride, v, ldkv, runs, nruns, c0);
-  for (; c0 < d; ++c0) {
+  const int64_t d8 = d / 8 * 8;
+  RunCursor cur;
+  Run sub[kMaxChunkKeys];
+  bool accumulate = false;
+  do {
+    const int n = next_chunk(runs, nruns, chunk_keys(d), cur, sub);
+    int64_t c0 = 0;
+    for (; c0 + 8 * C <= d8; c0 += 8 * C)
+      value_cols_avx2<R, C>(t, p, stride, v, ldkv, sub, n, c0, accumulate);
+    for (; c0 < d8; c0 += 8) value_cols_avx2<R, 1>(t, p, stride, v, ldkv, sub, n, c0, accumulate);
+    accumulate = true;
+  } while (cur.u < nruns);
+  for (int64_t c0 = d8; c0 < d; ++c0) {
     for (int r = 0; r < R; ++r) {
       float acc = 0.0f;
       for (int u = 0; u < nruns; ++u)
@@ -488,13 +591,13 @@ YOPO_SPAN_AVX512 void dots_avx512(const Tile& t, const float* k, int64_t ldkv, i
       for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(qv[r], kv, acc[r][j]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    __m256 h[KJ];
-    for (int j = 0; j < KJ; ++j) h[j] = fold512(acc[r][j]);
-    float res[8];
-    reduce_avx2<KJ>(h, res);
-    for (int j = 0; j < KJ; ++j) s[r * stride + j] = res[j] * scale;
-  }
+  __m256 h[R * KJ];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < KJ; ++j) h[r * KJ + j] = fold512(acc[r][j]);
+  float res[R * KJ];
+  reduce_avx2<R * KJ>(h, res);
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < KJ; ++j) s[r * stride + j] = res[r * KJ + j] * scale;
 }
 
 template <int R>
@@ -523,14 +626,18 @@ YOPO_SPAN_AVX512 void scores_avx512(const Tile& t, const float* k, int64_t ldkv,
   }
 }
 
-// Columns [c0, c0 + 16C) (the last vector masked by m) of every row's output.
+// Columns [c0, c0 + 16C) (the last vector masked by m) of every row's output, (+)=.
 template <int R, int C>
 YOPO_SPAN_AVX512 void value_cols_avx512(const Tile& t, const float* p, int64_t stride,
                                         const float* v, int64_t ldkv, const Run* runs, int nruns,
-                                        int64_t c0, __mmask16 m) {
+                                        int64_t c0, __mmask16 m, bool accumulate) {
   __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c + 1 < C; ++c)
+      acc[r][c] = accumulate ? _mm512_loadu_ps(t.out[r] + c0 + 16 * c) : _mm512_setzero_ps();
+    acc[r][C - 1] =
+        accumulate ? _mm512_maskz_loadu_ps(m, t.out[r] + c0 + 16 * (C - 1)) : _mm512_setzero_ps();
+  }
   for (int u = 0; u < nruns; ++u) {
     const float* vr = v + runs[u].key * ldkv + c0;
     const float* pr = p + runs[u].pos;
@@ -555,14 +662,21 @@ YOPO_SPAN_AVX512 void values_avx512(const Tile& t, const float* p, int64_t strid
                                     int64_t ldkv, int64_t d, const Run* runs, int nruns) {
   constexpr int C = R <= 2 ? 8 : 4;
   const __mmask16 all = 0xFFFF;
-  int64_t c0 = 0;
-  for (; c0 + 16 * C <= d; c0 += 16 * C)
-    value_cols_avx512<R, C>(t, p, stride, v, ldkv, runs, nruns, c0, all);
-  for (; c0 + 16 <= d; c0 += 16)
-    value_cols_avx512<R, 1>(t, p, stride, v, ldkv, runs, nruns, c0, all);
-  if (c0 < d)
-    value_cols_avx512<R, 1>(t, p, stride, v, ldkv, runs, nruns, c0,
-                            __mmask16((1u << (d - c0)) - 1));
+  RunCursor cur;
+  Run sub[kMaxChunkKeys];
+  bool accumulate = false;
+  do {
+    const int n = next_chunk(runs, nruns, chunk_keys(d), cur, sub);
+    int64_t c0 = 0;
+    for (; c0 + 16 * C <= d; c0 += 16 * C)
+      value_cols_avx512<R, C>(t, p, stride, v, ldkv, sub, n, c0, all, accumulate);
+    for (; c0 + 16 <= d; c0 += 16)
+      value_cols_avx512<R, 1>(t, p, stride, v, ldkv, sub, n, c0, all, accumulate);
+    if (c0 < d)
+      value_cols_avx512<R, 1>(t, p, stride, v, ldkv, sub, n, c0, __mmask16((1u << (d - c0)) - 1),
+                              accumulate);
+    accumulate = true;
+  } while (cur.u < nruns);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,12 +715,12 @@ struct ThreadScratch {
   float* packed_v;
 };
 
-// Copies the K and V rows of a range's keys (KV head kvh) into the thread's packed buffers.
-void pack_range(const SpanAttentionArgs& a, const Plan& p, const Range& R, int64_t kvh, int64_t ld,
-                const ThreadScratch& ts) {
+// Copies the K and V rows of a key union (KV head kvh) into the thread's packed buffers.
+void pack_keys(const SpanAttentionArgs& a, const Plan& p, const KeyUnion& u, int64_t kvh,
+               int64_t ld, const ThreadScratch& ts) {
   const int64_t d = a.shape.head_dim;
   const size_t bytes = size_t(d) * sizeof(float);
-  for (int64_t t = R.iv0; t < R.iv0 + R.niv; ++t) {
+  for (int64_t t = u.iv0; t < u.iv0 + u.niv; ++t) {
     const Interval& iv = p.ivs[size_t(t)];
     const float* k = a.k + int64_t(iv.begin) * a.ldkv + kvh * d;
     const float* v = a.v + int64_t(iv.begin) * a.ldkv + kvh * d;
@@ -615,9 +729,13 @@ void pack_range(const SpanAttentionArgs& a, const Plan& p, const Range& R, int64
     const int64_t n = iv.end - iv.begin;
     for (int64_t j = 0; j < n; ++j) {
       // Each row sits in its own page, beyond the hardware prefetchers' reach.
-      if (j + 8 < n) {
-        _mm_prefetch(reinterpret_cast<const char*>(k + (j + 8) * a.ldkv), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(v + (j + 8) * a.ldkv), _MM_HINT_T0);
+      if (j + kPackAhead < n) {
+        const char* kn = reinterpret_cast<const char*>(k + (j + kPackAhead) * a.ldkv);
+        const char* vn = reinterpret_cast<const char*>(v + (j + kPackAhead) * a.ldkv);
+        for (size_t o = 0; o < bytes; o += 64) {
+          _mm_prefetch(kn + o, _MM_HINT_T0);
+          _mm_prefetch(vn + o, _MM_HINT_T0);
+        }
       }
       std::memcpy(pk + j * ld, k + j * a.ldkv, bytes);
       std::memcpy(pv + j * ld, v + j * a.ldkv, bytes);
@@ -639,15 +757,21 @@ struct KeyRows {
   int64_t n_ivs = 0;
 };
 
-// One tile: the block's queries against heads [h0, h1) of one KV head.
-void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block& B, int64_t h0,
-              int64_t h1, const KeyRows& kr, const ThreadScratch& ts, int64_t stride) {
-  const int64_t d = a.shape.head_dim;
-  const Segment* seg = plan.segs.data() + B.seg0;
-
+// The rows of a tile that compute something, with their heads' modes and query bits.
+struct TileRows {
   Tile t;
   VisualKeys mode[kMaxRows];
   uint8_t qbit[kMaxRows];
+};
+
+// The block's queries against heads [h0, h1): zeroes the outputs of the rows that are skipped
+// (visual query in a pruned head) or see no non-visual key in a pruned head; collects the rest.
+void select_rows(const SpanAttentionArgs& a, const Plan& plan, const Block& B, int64_t h0,
+                 int64_t h1, TileRows& tr) {
+  const int64_t d = a.shape.head_dim;
+  const Segment* seg = plan.segs.data() + B.seg0;
+  Tile& t = tr.t;
+  t.n = 0;
   for (int64_t b = 0; b < B.nq; ++b) {
     const int64_t i = B.q0 + b;
     const bool visual_query = a.visual_query && a.visual_query[i];
@@ -669,12 +793,21 @@ void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block
       }
       t.q[t.n] = a.q + i * a.ldq + h * d;
       t.out[t.n] = o;
-      mode[t.n] = m;
-      qbit[t.n] = uint8_t(1u << b);
+      tr.mode[t.n] = m;
+      tr.qbit[t.n] = uint8_t(1u << b);
       ++t.n;
     }
   }
-  if (t.n == 0) return;
+}
+
+// Computes a tile's selected rows (at least one).
+void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block& B,
+              const TileRows& tr, const KeyRows& kr, const ThreadScratch& ts, int64_t stride) {
+  const int64_t d = a.shape.head_dim;
+  const Segment* seg = plan.segs.data() + B.seg0;
+  const Tile& t = tr.t;
+  const VisualKeys* mode = tr.mode;
+  const uint8_t* qbit = tr.qbit;
 
   // Which rows need each segment; score positions; runs of contiguous keys.
   int64_t width = 0;
@@ -788,21 +921,6 @@ void run_tile(Isa isa, const SpanAttentionArgs& a, const Plan& plan, const Block
   }
 }
 
-// Asks for a block's query rows and output rows (heads [h0, h1)) to be brought into the caches:
-// each sits in its own page, beyond the hardware prefetchers' reach.
-void prefetch_rows(const SpanAttentionArgs& a, const Block& B, int64_t h0, int64_t h1) {
-  const int64_t d = a.shape.head_dim;
-  for (int64_t i = B.q0; i < B.q0 + B.nq; ++i) {
-    const char* q = reinterpret_cast<const char*>(a.q + i * a.ldq + h0 * d);
-    const char* o = reinterpret_cast<const char*>(a.out + i * a.ldo + h0 * d);
-    const int64_t bytes = (h1 - h0) * d * int64_t(sizeof(float));
-    for (int64_t t = 0; t < bytes; t += 64) {
-      __builtin_prefetch(q + t, 0, 3);
-      __builtin_prefetch(o + t, 1, 3);
-    }
-  }
-}
-
 Isa pick_isa(const Context& ctx) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -831,10 +949,26 @@ void attention_spans(Context& ctx, const SpanAttentionArgs& a) {
   const int64_t n_blocks = int64_t(plan.blocks.size());
   const int64_t d = a.shape.head_dim;
   const int64_t packed_ld = (d + 15) / 16 * 16;  // packed rows 64-byte aligned
+  // Each head chunk's flavor (the keys it reads).
+  static thread_local std::vector<uint8_t> chunk_flavor;
+  chunk_flavor.assign(size_t(head_chunks), uint8_t(kTextKeys));
+  bool used[kFlavors] = {};
+  for (int64_t hc = 0; hc < head_chunks; ++hc) {
+    const int64_t kvh = hc / chunks_per_kv;
+    const int64_t h0 = kvh * group + (hc % chunks_per_kv) * heads_per_tile;
+    const int64_t h1 = std::min(kvh * group + group, h0 + heads_per_tile);
+    uint8_t& f = chunk_flavor[size_t(hc)];
+    for (int64_t h = h0; h < h1; ++h) {
+      const VisualKeys m = mode_of(a, h);
+      if (m == VisualKeys::Live) f = kAllKeys;
+      if (m == VisualKeys::Dead && f == kTextKeys) f = kTextQueries;
+    }
+    used[f] = true;
+  }
   build_ranges(plan,
                std::clamp<int64_t>(
                    (kItemsPerThread * threads_wanted + head_chunks - 1) / head_chunks, 1, n_blocks),
-               packed_ld * int64_t(2 * sizeof(float)));
+               packed_ld * int64_t(2 * sizeof(float)), used);
   const int64_t n_ranges = int64_t(plan.ranges.size());
   const int64_t items = head_chunks * n_ranges;
 
@@ -848,12 +982,14 @@ void attention_spans(Context& ctx, const SpanAttentionArgs& a) {
   char* scratch = static_cast<char*>(ctx.scratch(Scratch::Attention, size_t(threads) * per_thread));
   const Isa isa = pick_isa(ctx);
   const Plan& p = plan;  // the calling thread's plan, shared with the team
+  const uint8_t* flavors = chunk_flavor.data();
 
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t it = 0; it < items; ++it) {
-    const int64_t hc = it / n_ranges;
-    // Later ranges (in causal prefill: the longer queries) first.
-    const Range& R = p.ranges[size_t(n_ranges - 1 - it % n_ranges)];
+    // Range by range (the heads of a range share the pages of its rows of q, out, K and V);
+    // later ranges (in causal prefill: the longer queries) first.
+    const int64_t hc = it % head_chunks;
+    const Range& R = p.ranges[size_t(n_ranges - 1 - it / head_chunks)];
     const int64_t kvh = hc / chunks_per_kv;
     const int64_t h0 = kvh * group + (hc % chunks_per_kv) * heads_per_tile;
     const int64_t h1 = std::min(kvh * group + group, h0 + heads_per_tile);
@@ -863,14 +999,20 @@ void attention_spans(Context& ctx, const SpanAttentionArgs& a) {
         reinterpret_cast<float*>(base),      reinterpret_cast<SegUse*>(base + o1),
         reinterpret_cast<Run*>(base + o2),   reinterpret_cast<Run*>(base + o3),
         reinterpret_cast<float*>(base + o4), reinterpret_cast<float*>(base + o4 + pack_bytes)};
+    const KeyUnion& u = R.keys[flavors[hc]];
     KeyRows kr{a.k + kvh * d, a.v + kvh * d, a.ldkv};
-    if (R.packed) {
-      pack_range(a, p, R, kvh, packed_ld, ts);
-      kr = {ts.packed_k, ts.packed_v, packed_ld, p.ivs.data() + R.iv0, R.niv};
-    }
+    bool packed = false;  // packed at the first tile that computes anything
+    TileRows tr;
     for (int64_t b = R.b1 - 1; b >= R.b0; --b) {
-      if (b > R.b0 && getenv("SPAN_PFQ")) prefetch_rows(a, p.blocks[size_t(b - 1)], h0, h1);
-      run_tile(isa, a, p, p.blocks[size_t(b)], h0, h1, kr, ts, stride);
+      const Block& B = p.blocks[size_t(b)];
+      select_rows(a, p, B, h0, h1, tr);
+      if (tr.t.n == 0) continue;
+      if (u.packed && !packed) {
+        pack_keys(a, p, u, kvh, packed_ld, ts);
+        kr = {ts.packed_k, ts.packed_v, packed_ld, p.ivs.data() + u.iv0, u.niv};
+        packed = true;
+      }
+      run_tile(isa, a, p, B, tr, kr, ts, stride);
     }
   }
 }

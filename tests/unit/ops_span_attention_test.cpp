@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -213,7 +216,7 @@ class SpanAttentionTest : public ::testing::TestWithParam<std::tuple<int, bool>>
 };
 
 const AttentionShape kShapes[] = {
-    {4, 4, 12}, {4, 2, 20}, {8, 2, 128}, {6, 3, 12}, {8, 1, 20}, {3, 3, 128}, {4, 4, 7},
+    {4, 4, 12}, {4, 2, 20}, {8, 2, 128}, {6, 3, 12}, {6, 2, 20}, {8, 1, 20}, {3, 3, 128}, {4, 4, 7},
 };
 
 TEST_P(SpanAttentionTest, RandomSpansMatchReference) {
@@ -279,6 +282,30 @@ TEST_P(SpanAttentionTest, GridWindowMatchesReference) {
           ctx(), p, uint32_t(200 + radius),
           "grid window radius " + std::to_string(radius) + " d " + std::to_string(s.head_dim));
     }
+  }
+}
+
+// Larger problems: the kernel splits a head's queries into several items, copies the keys of
+// the items that reuse them into contiguous buffers (limited in size: a 26x26 image's window
+// items are cut by it) and handles queries attending more keys than that limit on their own.
+TEST_P(SpanAttentionTest, LargeProblemsMatchReference) {
+  {
+    Problem p;
+    p.shape = {2, 1, 128};
+    p.spans = grid_window_spans(9, 26, 3, 2);
+    p.n_kv = 9 + 26 * 26 + 3;
+    p.modes = {kLive, kDead};
+    check_problem(ctx(), p, 300, "26x26 window");
+    p.modes = {kExcluded, kLive};
+    check_problem(ctx(), p, 301, "26x26 window, excluded");
+  }
+  {
+    Problem p;
+    p.shape = {4, 2, 128};
+    p.spans = holey_causal_spans(40, 1160, 100, 700, 302);
+    p.n_kv = 1200;
+    p.modes = cycled_modes(4);
+    check_problem(ctx(), p, 302, "long causal");
   }
 }
 

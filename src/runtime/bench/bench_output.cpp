@@ -64,6 +64,10 @@ json result_json(const MethodResult& r) {
       {"weights_mb", val(r.weights_mb)},
       {"kv_cache_mb", val(r.kv_cache_mb)},
       {"rss_ratio", ok && r.peak_rss_mb >= 0 ? json(r.rss_ratio) : json(nullptr)},
+      {"full_depth_weights_mb", val(r.full_depth_weights_mb)},
+      {"full_depth_kv_cache_mb", val(r.full_depth_kv_cache_mb)},
+      {"extrapolated_full_depth_rss_ratio",
+       ok && r.peak_rss_mb >= 0 ? json(r.extrapolated_full_depth_rss_ratio) : json(nullptr)},
       {"extrapolated_full_depth_prefill_ms", val(r.extrapolated_full_depth_prefill_ms)},
       {"extrapolated_full_depth_gflop", val(r.extrapolated_full_depth_gflop)},
       {"extrapolation_approximate", ok ? json(r.extrapolation_approximate) : json(nullptr)},
@@ -101,21 +105,23 @@ nlohmann::json report_to_json(const BenchReport& r) {
                     {"n", r.peak.shape.n},       {"dtype", s.dtype},
                     {"threads", r.peak.threads}, {"reps", r.peak.reps},
                     {"best_ms", r.peak.best_ms}, {"median_ms", r.peak.median_ms}};
-  j["setup"] = {{"shape", s.shape},
-                {"dtype", s.dtype},
-                {"threads", s.threads},
-                {"omp_proc_bind", s.omp_proc_bind},
-                {"omp_places", s.omp_places},
-                {"avx512_bf16", s.avx512_bf16},
-                {"reps", s.reps},
-                {"decode_steps", s.decode_steps},
-                {"layers", s.layers},
-                {"full_layers", s.full_layers},
-                {"prefix_tokens", s.prefix_tokens},
-                {"suffix_tokens", s.suffix_tokens},
-                {"grid", s.grid},
-                {"seed", s.seed},
-                {"peak_rss_per_method", s.rss_reset}};
+  j["setup"] = {
+      {"shape", s.shape},
+      {"dtype", s.dtype},
+      {"threads", s.threads},
+      {"omp_proc_bind", s.omp_proc_bind},
+      {"omp_places", s.omp_places},
+      {"avx512_bf16", s.avx512_bf16},
+      {"reps", s.reps},
+      {"decode_steps", s.decode_steps},
+      {"layers", s.layers},
+      {"full_layers", s.full_layers},
+      {"prefix_tokens", s.prefix_tokens},
+      {"suffix_tokens", s.suffix_tokens},
+      {"grid", s.grid},
+      {"seed", s.seed},
+      {"peak_rss_per_method", s.rss_reset},
+      {"baseline_rss_mb", s.baseline_rss_mb >= 0 ? json(s.baseline_rss_mb) : json(nullptr)}};
   j["results"] = json::array();
   for (const MethodResult& m : r.results) j["results"].push_back(result_json(m));
   if (r.vision) {
@@ -176,18 +182,21 @@ std::string report_to_text(const BenchReport& r, bool show_stages) {
   os << "threads: " << s.threads
      << " (OMP_PROC_BIND=" << (s.omp_proc_bind.empty() ? "unset" : s.omp_proc_bind)
      << " OMP_PLACES=" << (s.omp_places.empty() ? "unset" : s.omp_places)
-     << "), AVX512-BF16: " << (s.avx512_bf16 ? "yes" : "no") << "\n";
+     << "), AVX512-BF16: " << (s.avx512_bf16 ? "yes" : "no");
+  if (s.baseline_rss_mb >= 0)
+    os << "; process RSS before building the decoder: " << fixed(s.baseline_rss_mb, 0) << " MiB";
+  os << "\n";
   os << "GEMM peak (ops::matmul " << r.peak.shape.m << "x" << r.peak.shape.k << "x"
      << r.peak.shape.n << " " << s.dtype << ", best of " << r.peak.reps
      << "): " << fixed(r.peak.gflops, 1) << " GFLOP/s\n\n";
 
   TextTable t({"method", "sem", "visual", "prefill ms", "min-max", "GFLOP", "GFLOP/s", "peak",
                "speed-up", "FLOP ratio", "eff", "decode t/s", "RSS MiB", "RSS/(W+KV)",
-               "full-depth ms (extrap.)", "full speed-up", "full FLOP ratio"});
+               "full RSS/(W+KV)", "full-depth ms (extrap.)", "full speed-up", "full FLOP ratio"});
   for (const MethodResult& m : r.results) {
     if (m.status != "ok") {
       t.add_row({m.method, m.semantics, std::to_string(m.visual_tokens), m.status, "-", "-", "-",
-                 "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"});
+                 "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"});
       continue;
     }
     t.add_row(
@@ -198,6 +207,7 @@ std::string report_to_text(const BenchReport& r, bool show_stages) {
          m.decode_tok_s ? fixed(*m.decode_tok_s, 2) : "-",
          m.peak_rss_mb >= 0 ? fixed(m.peak_rss_mb, 0) : "-",
          m.peak_rss_mb >= 0 ? fixed(m.rss_ratio, 3) : "-",
+         m.peak_rss_mb >= 0 ? fixed(m.extrapolated_full_depth_rss_ratio, 3) : "-",
          fixed(m.extrapolated_full_depth_prefill_ms, 0) + (m.extrapolation_approximate ? "~" : ""),
          optx(m.extrapolated_speedup_vs_dense), optx(m.extrapolated_flops_ratio_vs_dense)});
   }

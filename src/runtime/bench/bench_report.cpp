@@ -37,6 +37,10 @@ std::vector<TargetCheck> evaluate_targets(const BenchReport& r) {
   for (const MethodResult& m : r.results)
     if (m.status == "ok" && m.peak_rss_mb > 0)
       t.push_back({"peak RSS / (weights + KV cache)", subject(m), m.rss_ratio, 1.15, false});
+  for (const MethodResult& m : r.results)
+    if (m.status == "ok" && m.peak_rss_mb > 0 && m.layers < m.full_layers)
+      t.push_back({"the same at full depth (extrapolated)", subject(m),
+                   m.extrapolated_full_depth_rss_ratio, 1.15, false});
   return t;
 }
 

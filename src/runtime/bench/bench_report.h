@@ -39,6 +39,10 @@ struct MethodResult {
   // Memory: VmHWM during this method's runs, against weights + KV cache.
   double peak_rss_mb = -1, weights_mb = 0, kv_cache_mb = 0;
   double rss_ratio = 0;  // peak_rss_mb / (weights_mb + kv_cache_mb)
+  // The same at full depth: the peak less the built weights and cache plus the full ones (the
+  // decoder's activations do not grow with the layer count).
+  double full_depth_weights_mb = 0, full_depth_kv_cache_mb = 0;
+  double extrapolated_full_depth_rss_ratio = 0;
 
   // Full-depth figures extrapolated from the built layers (layer_sample).
   double extrapolated_full_depth_prefill_ms = 0;
@@ -73,7 +77,8 @@ struct BenchSetup {
   int64_t layers = 0, full_layers = 0;
   int64_t prefix_tokens = 0, suffix_tokens = 0, grid = 0;
   uint64_t seed = 0;
-  bool rss_reset = false;  // whether VmHWM could be reset per method
+  bool rss_reset = false;       // whether VmHWM could be reset per method
+  double baseline_rss_mb = -1;  // VmRSS just before the decoder was built (process baseline)
 };
 
 // One of the performance targets, evaluated on a report.

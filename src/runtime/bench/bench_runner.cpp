@@ -38,6 +38,16 @@ double layer_total(const LayerFlops& f) {
   return f.visual.total() + f.text.total();
 }
 
+// Bytes of one decoder layer's weights (all layers have the same shapes).
+double layer_weight_bytes(const LlamaWeights& w) {
+  if (w.layers.empty()) return 0;
+  const LlamaLayerWeights& L = w.layers.front();
+  double b = double((L.attn_norm.size() + L.ffn_norm.size()) * sizeof(float));
+  for (const ops::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+    b += double(m->rows * m->cols * ops::weight_element_bytes(m->dtype));
+  return b;
+}
+
 // A method prepared for the built model.
 struct Prepared {
   ResolvedMethod method;
@@ -75,8 +85,9 @@ void predict(Prepared& p, const LlamaConfig& full_cfg, const PromptShape& ps,
   }
 }
 
+// The row of a method on a prompt; d is its measurement (nullptr when unavailable).
 MethodResult measure(const Prepared& p, const LlamaModel& model, const PromptRows& prompt,
-                     const BenchOptions& o, int64_t decode_steps, double weights_bytes,
+                     const DecoderRunResult* d, double weights_bytes,
                      std::vector<std::string>& notes) {
   const MethodSpec& spec = p.method.spec;
   MethodResult r;
@@ -89,38 +100,42 @@ MethodResult measure(const Prepared& p, const LlamaModel& model, const PromptRow
   r.full_layers = p.sample.full_layers;
   r.layer_sample = describe_sample(p.sample);
   r.real_layers = p.sample.real_layer;
-  if (!p.method.available) {
+  if (!p.method.available || !d) {
     r.status = "not implemented";
     r.note = p.method.note;
     return r;
   }
-  DecoderRunConfig rc;
-  rc.threads = o.threads;
-  rc.reps = o.reps;
-  rc.decode_steps = decode_steps;
-  const PruningPlan* plan = p.plan.layers.empty() ? nullptr : &p.plan;
-  const DecoderRunResult d = run_decoder(model, prompt, plan, rc);
 
-  r.prefill_ms = d.prefill_ms;
-  r.executed_gflop = d.prefill_flops.total() / 1e9;
-  r.visual_gflop = d.prefill_flops.visual_total().total() / 1e9;
-  r.text_gflop = d.prefill_flops.text_total().total() / 1e9;
-  r.head_gflop = (d.prefill_flops.head + d.prefill_flops.other) / 1e9;
+  r.prefill_ms = d->prefill_ms;
+  r.executed_gflop = d->prefill_flops.total() / 1e9;
+  r.visual_gflop = d->prefill_flops.visual_total().total() / 1e9;
+  r.text_gflop = d->prefill_flops.text_total().total() / 1e9;
+  r.head_gflop = (d->prefill_flops.head + d->prefill_flops.other) / 1e9;
   r.effective_gflops = r.executed_gflop / (r.prefill_ms.median / 1e3);
-  r.prefill_stages = d.prefill_stages;
-  if (d.decode_tok_s.count > 0) {
-    r.decode_tok_s = d.decode_tok_s.median;
-    r.decode_stages = d.decode_stages;
+  r.prefill_stages = d->prefill_stages;
+  if (d->decode_tok_s.count > 0) {
+    r.decode_tok_s = d->decode_tok_s.median;
+    r.decode_stages = d->decode_stages;
   }
   r.weights_mb = weights_bytes / kMiB;
-  r.kv_cache_mb = double(d.kv_cache_bytes) / kMiB;
-  r.peak_rss_mb = kib_to_mib(d.peak_rss_kib);
+  r.kv_cache_mb = double(d->kv_cache_bytes) / kMiB;
+  r.peak_rss_mb = kib_to_mib(d->peak_rss_kib);
   r.rss_ratio = r.peak_rss_mb > 0 ? r.peak_rss_mb / (r.weights_mb + r.kv_cache_mb) : 0;
+  const double scale = double(r.full_layers) / double(r.layers);
+  r.full_depth_weights_mb =
+      r.weights_mb + double(r.full_layers - r.layers) * layer_weight_bytes(model.weights()) / kMiB;
+  r.full_depth_kv_cache_mb = r.kv_cache_mb * scale;
+  if (r.peak_rss_mb > 0) {
+    const double full_peak = r.peak_rss_mb - r.weights_mb - r.kv_cache_mb +
+                             r.full_depth_weights_mb + r.full_depth_kv_cache_mb;
+    r.extrapolated_full_depth_rss_ratio =
+        full_peak / (r.full_depth_weights_mb + r.full_depth_kv_cache_mb);
+  }
 
   // Per built layer FLOPs, checked against the FLOPs model at the real layers they stand for.
   std::vector<double> layer_flops(size_t(r.layers), 0.0);
-  for (int64_t l = 0; l < r.layers && l < int64_t(d.prefill_flops.layers.size()); ++l)
-    layer_flops[size_t(l)] = layer_total(d.prefill_flops.layers[size_t(l)]);
+  for (int64_t l = 0; l < r.layers && l < int64_t(d->prefill_flops.layers.size()); ++l)
+    layer_flops[size_t(l)] = layer_total(d->prefill_flops.layers[size_t(l)]);
   const bool have_model = !p.predicted.empty();
   if (have_model) {
     for (int64_t l = 0; l < r.layers; ++l) {
@@ -143,10 +158,10 @@ MethodResult measure(const Prepared& p, const LlamaModel& model, const PromptRow
   const std::vector<double> empty;
   const std::vector<double>& ref = have_model ? p.predicted : empty;
   const Extrapolated ef =
-      extrapolate(p.sample, layer_flops, d.prefill_flops.head + d.prefill_flops.other, ref);
+      extrapolate(p.sample, layer_flops, d->prefill_flops.head + d->prefill_flops.other, ref);
   r.extrapolated_full_depth_gflop = ef.total / 1e9;
   const Extrapolated et =
-      extrapolate(p.sample, d.prefill_stages.layer_ms, d.prefill_stages.outside_ms, ref);
+      extrapolate(p.sample, d->prefill_stages.layer_ms, d->prefill_stages.outside_ms, ref);
   r.extrapolated_full_depth_prefill_ms = et.total;
   r.extrapolation_approximate = et.approximate;
   if (r.decode_stages) {
@@ -209,6 +224,73 @@ VisionResult bench_vision(const BenchOptions& o, const DecoderShape& shape, doub
       r.projector_ms.median;
   v.peak_rss_mb = kib_to_mib(r.peak_rss_kib);
   return v;
+}
+
+// Prefill and decode of every method on the main prompt and the sweep prompts.
+void bench_decoder(const BenchOptions& o, const DecoderShape& shape, const LlamaConfig& full_cfg,
+                   std::vector<Prepared>& methods, BenchReport& rep) {
+  BenchSetup& su = rep.setup;
+  // The decoder, with a RoPE table long enough for the largest prompt.
+  std::vector<PromptShape> prompts = {llava_prompt(o.grid, o.prefix_tokens, o.suffix_tokens)};
+  if (o.sweep)
+    for (int64_t t : o.sweep_tokens) {
+      const int64_t g = grid_side_for(t);
+      bool have = false;
+      for (const PromptShape& p : prompts) have = have || p.grid_rows == g;
+      if (!have) prompts.push_back(llava_prompt(g, o.prefix_tokens, o.suffix_tokens));
+    }
+  int64_t positions = 0;
+  for (const PromptShape& p : prompts) positions = std::max(positions, p.total() + o.decode_steps);
+  const LlamaConfig cfg = bench_llama_config(shape, o.layers, positions);
+  release_free_heap();  // what the peak probe and the vision stage freed
+  su.baseline_rss_mb = kib_to_mib(read_process_memory().rss_kib);
+  Stopwatch build;
+  const auto model = random_llama_model(cfg, o.dtype, derive_seed(o.seed, 1));
+  const double weights_bytes = double(llama_weight_bytes(model->weights()));
+  {
+    std::ostringstream os;
+    os << "decoder: built " << o.layers << " of " << shape.n_layers << " layers of " << shape.name
+       << " (" << su.dtype << ", " << int64_t(weights_bytes / kMiB) << " MiB) in "
+       << int64_t(build.ms()) << " ms";
+    say(o, os.str());
+  }
+  if (o.layers < shape.n_layers)
+    rep.notes.push_back("only " + std::to_string(o.layers) + " of " +
+                        std::to_string(shape.n_layers) +
+                        " decoder layers are built and run; full-depth figures are extrapolated");
+  if (!su.rss_reset)
+    rep.notes.push_back("VmHWM could not be reset: peak RSS covers the whole process");
+
+  for (size_t pi = 0; pi < prompts.size(); ++pi) {
+    const PromptShape& ps = prompts[pi];
+    const bool main_prompt = pi == 0;
+    const PromptRows rows = make_prompt_rows(*model, ps, derive_seed(o.seed, 2));
+    std::vector<const PruningPlan*> plans;
+    std::ostringstream os;
+    os << "prefill" << (main_prompt && o.decode_steps > 0 ? " + decode" : "") << ", "
+       << ps.visual_tokens() << " visual tokens, " << ps.total() << " rows, " << o.reps
+       << " interleaved reps:";
+    for (Prepared& m : methods) {
+      if (!m.method.available) continue;
+      predict(m, full_cfg, ps, rep.notes);
+      plans.push_back(m.plan.layers.empty() ? nullptr : &m.plan);
+      os << " " << m.method.spec.name;
+      if (m.method.spec.has_semantics) os << "/" << m.method.spec.semantics_label();
+    }
+    say(o, os.str() + " ...");
+    DecoderRunConfig rc;
+    rc.threads = o.threads;
+    rc.reps = o.reps;
+    rc.decode_steps = main_prompt ? o.decode_steps : 0;
+    const std::vector<DecoderRunResult> measured =
+        plans.empty() ? std::vector<DecoderRunResult>() : run_decoders(*model, rows, plans, rc);
+    size_t next = 0;
+    for (Prepared& m : methods) {
+      const DecoderRunResult* d = m.method.available ? &measured[next++] : nullptr;
+      rep.results.push_back(measure(m, *model, rows, d, weights_bytes, rep.notes));
+    }
+  }
+  relate_to_dense(rep.results, rep.peak.gflops);
 }
 
 }  // namespace
@@ -276,53 +358,7 @@ BenchReport run_benchmark(const BenchOptions& o) {
   }
   if (o.vision) rep.vision = bench_vision(o, shape, rep.peak.gflops);
 
-  // The decoder, with a RoPE table long enough for the largest prompt.
-  std::vector<PromptShape> prompts = {llava_prompt(o.grid, o.prefix_tokens, o.suffix_tokens)};
-  if (o.sweep)
-    for (int64_t t : o.sweep_tokens) {
-      const int64_t g = grid_side_for(t);
-      bool have = false;
-      for (const PromptShape& p : prompts) have = have || p.grid_rows == g;
-      if (!have) prompts.push_back(llava_prompt(g, o.prefix_tokens, o.suffix_tokens));
-    }
-  int64_t positions = 0;
-  for (const PromptShape& p : prompts) positions = std::max(positions, p.total() + o.decode_steps);
-  const LlamaConfig cfg = bench_llama_config(shape, o.layers, positions);
-  Stopwatch build;
-  const auto model = random_llama_model(cfg, o.dtype, derive_seed(o.seed, 1));
-  const double weights_bytes = double(llama_weight_bytes(model->weights()));
-  {
-    std::ostringstream os;
-    os << "decoder: built " << o.layers << " of " << shape.n_layers << " layers of " << shape.name
-       << " (" << su.dtype << ", " << int64_t(weights_bytes / kMiB) << " MiB) in "
-       << int64_t(build.ms()) << " ms";
-    say(o, os.str());
-  }
-  if (o.layers < shape.n_layers)
-    rep.notes.push_back("only " + std::to_string(o.layers) + " of " +
-                        std::to_string(shape.n_layers) +
-                        " decoder layers are built and run; full-depth figures are extrapolated");
-  if (!su.rss_reset)
-    rep.notes.push_back("VmHWM could not be reset: peak RSS covers the whole process");
-
-  for (size_t pi = 0; pi < prompts.size(); ++pi) {
-    const PromptShape& ps = prompts[pi];
-    const bool main_prompt = pi == 0;
-    const PromptRows rows = make_prompt_rows(*model, ps, derive_seed(o.seed, 2));
-    for (Prepared& m : methods) {
-      if (m.method.available) predict(m, full_cfg, ps, rep.notes);
-      if (m.method.available) {
-        std::ostringstream os;
-        os << "prefill " << m.method.spec.name << " (" << m.method.spec.semantics_label() << "), "
-           << ps.visual_tokens() << " visual tokens, " << ps.total() << " rows ...";
-        say(o, os.str());
-      }
-      rep.results.push_back(
-          measure(m, *model, rows, o, main_prompt ? o.decode_steps : 0, weights_bytes, rep.notes));
-    }
-  }
-  relate_to_dense(rep.results, rep.peak.gflops);
-
+  if (o.decoder) bench_decoder(o, shape, full_cfg, methods, rep);
   if (o.sweep) {
     for (int64_t t : o.sweep_tokens) {
       const int64_t g = grid_side_for(t);

@@ -29,6 +29,7 @@ struct BenchOptions {
   std::string head_mask;  // for the presets / specs that take one
   int64_t prefix_tokens = 35, suffix_tokens = 20, grid = 24;
   bool vision = true;
+  bool decoder = true;  // false: only the GEMM peak and the vision path (and the sweep kernels)
   bool sweep = false;
   std::vector<int64_t> sweep_tokens = {576, 1152, 2304, 4608};
   int64_t window_radius = 2;  // of the attention-kernel sweep (YOPO's w = 5)

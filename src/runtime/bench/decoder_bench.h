@@ -32,11 +32,23 @@ struct DecoderRunResult {
   FlopCounter decode_flops;                  // one decode step (the mean over the steps)
 
   int64_t kv_cache_bytes = 0;
-  int64_t peak_rss_kib = -1;    // VmHWM after the runs
-  bool peak_rss_reset = false;  // whether VmHWM was reset before the runs (else: process life)
+  int64_t peak_rss_kib = -1;    // VmHWM after this plan's warm-up run
+  bool peak_rss_reset = false;  // whether VmHWM was reset before it (else: process life)
 };
 
-// plan: nullptr or a plan for model's layer count. Uses its own ops::Context.
+// Runs several configurations (plans: nullptr = dense, else a plan for model's layer count) on
+// one prompt, INTERLEAVED: one untimed warm-up of each, then repetition r of every plan before
+// repetition r + 1 of any, so that a machine whose speed drifts (other processes, frequency)
+// affects every plan alike and the ratios between plans stay fair. They share one
+// ops::Context and one KV cache (cleared before each prefill). The warm-up also measures
+// memory: before it, freed heap memory is returned to the system and VmHWM is reset, and the
+// plan's peak RSS is VmHWM after it (the timed runs leave the heap as the engine left it, as
+// in steady use). One result per plan, in order.
+std::vector<DecoderRunResult> run_decoders(const LlamaModel& model, const PromptRows& prompt,
+                                           const std::vector<const PruningPlan*>& plans,
+                                           const DecoderRunConfig& cfg);
+
+// One plan alone (run_decoders with one plan).
 DecoderRunResult run_decoder(const LlamaModel& model, const PromptRows& prompt,
                              const PruningPlan* plan, const DecoderRunConfig& cfg);
 

@@ -1,6 +1,9 @@
 #include "runtime/bench/process_memory.h"
 
 #include <cctype>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <fstream>
 #include <sstream>
 
@@ -51,6 +54,15 @@ bool reset_peak_rss() {
   f << "5";
   f.flush();
   return bool(f);
+}
+
+bool release_free_heap() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  return true;
+#else
+  return false;
+#endif
 }
 
 }  // namespace yopo::bench

@@ -23,6 +23,10 @@ ProcessMemory read_process_memory();
 // Returns false when that is not possible (the peak then covers the whole process life).
 bool reset_peak_rss();
 
+// Returns freed heap memory to the system (glibc's malloc_trim), so that memory a finished
+// stage freed does not count in the next stage's RSS. Returns false where unsupported.
+bool release_free_heap();
+
 inline double kib_to_mib(int64_t kib) {
   return kib < 0 ? -1.0 : double(kib) / 1024.0;
 }

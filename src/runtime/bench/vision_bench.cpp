@@ -42,6 +42,7 @@ VisionRunResult run_vision(const ClipVisionTower& tower, const MlpProjector& pro
   fill_uniform(pixels.data(), int64_t(pixels.size()), seed, 1.8f);
   std::vector<float> patches(size_t(np * d));
   std::vector<double> tower_ms, proj_ms, total_ms;
+  release_free_heap();
   reset_peak_rss();
   for (int rep = -1; rep < reps; ++rep) {
     Stopwatch t;
