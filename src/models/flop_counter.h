@@ -4,6 +4,7 @@
 // RoPE, softmax and activations are not counted (as in the YOPO paper).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

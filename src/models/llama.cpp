@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/decoder_rows.h"
+#include "models/token_run.h"
 #include "ops/activations.h"
 #include "ops/attention.h"
 #include "ops/matmul.h"
@@ -14,7 +15,8 @@
 namespace yopo {
 
 LlamaModel::LlamaModel(LlamaConfig cfg, LlamaWeights w)
-    : cfg_(std::move(cfg)), w_(std::move(w)),
+    : cfg_(std::move(cfg)),
+      w_(std::move(w)),
       rope_(cfg_.head_dim, cfg_.rope_theta, cfg_.rope_scaling, cfg_.max_position) {}
 
 KvCache LlamaModel::make_cache(int64_t capacity) const {
@@ -51,9 +53,8 @@ DecoderRows make_rows(const DecoderBatch& b, int64_t dim) {
   if (b.layout) {
     int64_t prev_end = 0;
     for (const VisualSegment& s : b.layout->images) {
-      check(s.start >= prev_end && s.end() <= b.n && s.size() > 0,
-            "token layout: image segment [", s.start, ", ", s.end(), ") is outside the ", b.n,
-            "-row batch or overlaps another");
+      check(s.start >= prev_end && s.end() <= b.n && s.size() > 0, "token layout: image segment [",
+            s.start, ", ", s.end(), ") is outside the ", b.n, "-row batch or overlaps another");
       prev_end = s.end();
       r.segments.push_back(s);
       std::fill(r.visual.begin() + s.start, r.visual.begin() + s.end(), uint8_t(1));
@@ -64,8 +65,8 @@ DecoderRows make_rows(const DecoderBatch& b, int64_t dim) {
 
 }  // namespace
 
-std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache,
-                                       const DecoderBatch& batch, const DebugHook& hook) const {
+std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache, const DecoderBatch& batch,
+                                       const DebugHook& hook) const {
   const int64_t n = batch.n, d = cfg_.dim;
   check(n > 0, "decoder batch is empty");
   check(batch.embeddings && batch.positions, "decoder batch lacks embeddings or positions");
@@ -77,7 +78,11 @@ std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache,
   // Hidden states of every batch row after its last layer (rows can leave early).
   std::vector<float> final_x(size_t(n * d));
   if (hook) hook("inp_embd", -1, r.x.data(), n, d, d);
+  TokenRun tokens;
+  tokens.trace = batch.token_trace;
+  if (plan && plan->tokens.active()) token_begin(tokens, r, *plan, batch.flops);
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    if (tokens.active()) token_boundary(ctx, cache, l, r, tokens, final_x, batch.flops);
     const LayerPlan* lp = plan ? plan->layer(l) : nullptr;
     if (lp && plan->semantics == PruneSemantics::Fast && !lp->visual_active && r.has_visual()) {
       // Fast semantics: visual rows leave the sequence (and this layer's cache) for good.
@@ -94,7 +99,8 @@ std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache,
   }
   cache.commit_tokens(n);
   for (int64_t i = 0; i < r.n; ++i)
-    std::copy_n(&r.x[size_t(i * d)], d, &final_x[size_t(r.batch_index[size_t(i)] * d)]);
+    if (r.batch_index[size_t(i)] >= 0)  // rows merged by token pruning have no batch row
+      std::copy_n(&r.x[size_t(i * d)], d, &final_x[size_t(r.batch_index[size_t(i)] * d)]);
 
   // Final norm and output head over the rows that need logits.
   const int64_t first = batch.all_logits ? 0 : n - 1, rows = n - first;
@@ -129,6 +135,11 @@ void LlamaModel::dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, Decod
   ops::matmul(ctx, h.data(), n, d, L.wv.full(), v_new, kvd);
   rope_.apply(q.data(), n, cfg_.n_heads, qd, pos, cache.size() + n);
   rope_.apply(k_new, n, cfg_.n_kv_heads, kvd, pos, cache.size() + n);
+  if (!r.capture_rows.empty()) {
+    r.captured_q.resize(r.capture_rows.size() * size_t(qd));
+    for (size_t i = 0; i < r.capture_rows.size(); ++i)
+      std::copy_n(&q[size_t(r.capture_rows[i] * qd)], qd, &r.captured_q[i * size_t(qd)]);
+  }
   if (hook) {
     hook("Qcur", l, q.data(), n, qd, qd);
     hook("Kcur", l, k_new, n, kvd, kvd);

@@ -25,16 +25,18 @@ using DebugHook = std::function<void(const char* name, int64_t layer, const floa
 struct DecoderBatch {
   const float* embeddings = nullptr;  // [n, dim] input rows
   int64_t n = 0;
-  const int32_t* positions = nullptr;  // RoPE position of each row
-  const TokenLayout* layout = nullptr; // visual rows of this batch (indices into the batch)
-  bool all_logits = false;             // logits of every row, else of the last row only
+  const int32_t* positions = nullptr;   // RoPE position of each row
+  const TokenLayout* layout = nullptr;  // visual rows of this batch (indices into the batch)
+  bool all_logits = false;              // logits of every row, else of the last row only
   // Visual-token pruning (nullptr or dense: the ordinary dense computation, bit for bit).
   // The same plan must be passed for every call on one cache (prefill and decode).
   const PruningPlan* plan = nullptr;
-  FlopCounter* flops = nullptr;        // when set, executed FLOPs are added to it
+  FlopCounter* flops = nullptr;            // when set, executed FLOPs are added to it
+  TokenPruneTrace* token_trace = nullptr;  // when set, token-pruning choices are recorded
 };
 
 struct DecoderRows;  // models/decoder_rows.h
+struct TokenRun;     // models/llama_tokens.cpp
 
 class LlamaModel {
  public:
@@ -42,6 +44,7 @@ class LlamaModel {
 
   const LlamaConfig& config() const { return cfg_; }
   const LlamaWeights& weights() const { return w_; }
+  const ops::Rope& rope() const { return rope_; }
   KvCache make_cache(int64_t capacity) const;
 
   // Embedding rows of token ids into out [n, dim]; ids out of range throw.
@@ -53,12 +56,19 @@ class LlamaModel {
 
  private:
   // The ordinary layer over every row (also used for layers a plan leaves dense).
-  void dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r,
-                   FlopCounter* flops, const DebugHook& hook) const;
+  void dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r, FlopCounter* flops,
+                   const DebugHook& hook) const;
   // A layer whose visual rows follow a pruning plan (models/llama_pruned.cpp).
   void pruned_layer(ops::Context& ctx, KvCache& cache, int64_t l, DecoderRows& r,
                     const LayerPlan& lp, PruneSemantics sem, FlopCounter* flops,
                     const DebugHook& hook) const;
+
+  // Token-pruning baselines (models/llama_tokens.cpp): checks and set-up before layer 0 (throws
+  // before the cache changes), and the work at the boundary before layer l.
+  void token_begin(TokenRun& t, const DecoderRows& r, const PruningPlan& plan,
+                   FlopCounter* flops) const;
+  void token_boundary(ops::Context& ctx, const KvCache& cache, int64_t l, DecoderRows& r,
+                      TokenRun& t, std::vector<float>& final_x, FlopCounter* flops) const;
 
   LlamaConfig cfg_;
   LlamaWeights w_;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "models/token_pruning.h"
+
 namespace yopo {
 
 struct LlamaConfig;
@@ -49,17 +51,19 @@ struct PruningPlan {
   std::string name = "dense";
   PruneSemantics semantics = PruneSemantics::Exact;
   std::vector<LayerPlan> layers;  // empty: dense; else one per decoder layer
+  // Token-pruning baselines (models/token_pruning.h); not combined with YOPO layer plans.
+  TokenPruning tokens;
 
   bool is_dense() const {
+    if (tokens.active()) return false;
     for (const LayerPlan& l : layers)
       if (!l.is_dense()) return false;
     return true;
   }
-  const LayerPlan* layer(int64_t l) const {
-    return layers.empty() ? nullptr : &layers[size_t(l)];
-  }
+  const LayerPlan* layer(int64_t l) const { return layers.empty() ? nullptr : &layers[size_t(l)]; }
   // Throws yopo::Error when the plan does not fit the model (layer count, head index out of
-  // range, FFN width larger than the FFN, negative window).
+  // range, FFN width larger than the FFN, negative window, token stages outside the model,
+  // token pruning combined with YOPO layer plans).
   void validate(int64_t n_layers, int64_t n_heads, int64_t ffn_dim) const;
 };
 

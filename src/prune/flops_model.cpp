@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/llama_config.h"
+#include "prune/token_flops.h"
 
 namespace yopo {
 
@@ -90,6 +91,7 @@ VisualFlopsReport paper_visual_flops(const ModelShape& shape, const PruningPlan&
         "grid of visual tokens: ", n_visual, " tokens is not ", grid, "x", grid);
   check(prefix_tokens >= 0, "the number of text tokens before the image must be >= 0");
   plan.validate(shape.n_layers, shape.n_heads, shape.m);
+  if (plan.tokens.active()) return paper_token_flops(shape, plan.tokens, n_visual);
   const double n = double(n_visual), d = double(shape.d), m = double(shape.m);
 
   VisualFlopsReport r;
@@ -131,6 +133,7 @@ std::vector<LayerFlops> predicted_executed_flops(const LlamaConfig& cfg, const P
   check(t.n_text_before >= 0 && t.n_text_after >= 0 && t.grid_rows >= 0 && t.grid_cols >= 0,
         "prompt layout has a negative size");
   plan.validate(cfg.n_layers, cfg.n_heads, cfg.ffn_dim);
+  if (plan.tokens.active()) return predicted_token_layer_flops(cfg, plan.tokens, t);
   const int64_t H = cfg.n_heads, G = cfg.n_kv_heads, group = H / G;
   const double d = double(cfg.dim), m = double(cfg.ffn_dim), hd = double(cfg.head_dim);
   const double n = double(t.n_visual()), tb = double(t.n_text_before), ta = double(t.n_text_after),

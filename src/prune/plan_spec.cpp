@@ -13,6 +13,7 @@
 #include "prune/head_mask.h"
 #include "prune/plan_json.h"
 #include "prune/presets.h"
+#include "prune/token_spec.h"
 #include "prune/yopo_knobs.h"
 
 namespace yopo {
@@ -23,6 +24,7 @@ namespace {
 
 constexpr const char* kSpecHelp =
     "dense, yopo-25, yopo-12, a plan .json file, a YOPO config.json (or its directory), or "
+    "fastv:K=2,R=0.5, pdrop:layers=8/16/24,lambda=0.5, sparsevlm:budget=192, or "
     "techniques window:r=R, ffn:ratio=R, heads:keep=K, heads:mask=FILE, layercut:keep=L joined "
     "with '+'";
 
@@ -234,6 +236,15 @@ bool looks_like_path(const std::string& s) {
 PruningPlan resolve_plan_spec(const std::string& spec, const LlamaConfig& cfg,
                               PruneSemantics semantics, const std::string& head_mask_path) {
   check(!spec.empty(), "empty plan spec (expected ", kSpecHelp, ")");
+  if (is_token_spec(spec)) {
+    check(head_mask_path.empty(), "a head mask file ('", head_mask_path,
+          "') was given but plan spec '", spec, "' does not use one");
+    PruningPlan plan;
+    plan.name = spec;
+    plan.tokens = parse_token_spec(spec, cfg.n_layers);
+    plan.semantics = semantics;
+    return plan;
+  }
   Resolver r(cfg, head_mask_path);
   PruningPlan plan;
   if (r.is_base(spec)) {  // also a path that holds '+'

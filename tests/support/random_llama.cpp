@@ -165,6 +165,8 @@ std::vector<RowKind> classify(const TokenLayout& layout, int64_t n) {
   return kinds;
 }
 
+}  // namespace
+
 // out[r] = sum_c W[r, c] * x[c] for W [rows, cols] (float) and x, out in double.
 void matvec(const std::vector<float>& w, int64_t rows, int64_t cols, const double* x, double* out) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -197,8 +199,6 @@ void rope(double* v, int64_t hd, int64_t pos, double theta) {
     v[i + half] = b * c + a * s;
   }
 }
-
-}  // namespace
 
 std::vector<double> reference_logits(const RandomLlama& m, const float* embeddings, int64_t n,
                                      const TokenLayout& layout, const PruningPlan* plan) {

@@ -99,6 +99,13 @@ std::vector<float> random_embeddings(const RandomLlama& m, const TokenLayout& la
 std::vector<double> reference_logits(const RandomLlama& m, const float* embeddings, int64_t n,
                                      const TokenLayout& layout, const PruningPlan* plan);
 
+// Plain-loop building blocks of the naive references (double precision):
+// out[r] = sum_c W[r, c] * x[c] for W [rows, cols] (float).
+void matvec(const std::vector<float>& w, int64_t rows, int64_t cols, const double* x, double* out);
+void rms_norm(const double* x, const std::vector<float>& w, int64_t d, double eps, double* out);
+// HF "rotate_half" RoPE of one head vector at position pos (float32 frequencies and angles as HF).
+void rope(double* v, int64_t hd, int64_t pos, double theta);
+
 // Index of the largest value of row r of a [rows, cols] matrix (first one on ties).
 int32_t argmax_row(const std::vector<double>& logits, int64_t cols, int64_t r);
 
