@@ -17,6 +17,7 @@
 #include "io/json_file.h"
 #include "models/clip_vit.h"
 #include "models/llama_config.h"
+#include "prune/budget_match.h"
 #include "prune/flops_model.h"
 #include "prune/head_mask.h"
 #include "prune/plan_spec.h"
@@ -40,6 +41,7 @@ struct FlopsOptions {
   int64_t text_after = 20;
   bool executed = false;
   bool json_out = false;
+  bool compare = false;
 };
 
 // The model the command describes.
@@ -210,8 +212,51 @@ json executed_report(const ModelInfo& mi, const PruningPlan& plan, const TokenLa
   return j;
 }
 
+// --compare: the baselines' settings that meet the paper's 25% and 12% budgets, with YOPO's.
+int compare_budgets(const FlopsOptions& o, const ModelInfo& mi) {
+  const int64_t n_visual = o.visual_tokens > 0 ? o.visual_tokens : mi.grid * mi.grid;
+  json all = json::array();
+  if (!o.json_out)
+    std::printf(
+        "model: %s; %lld visual tokens, %lld text tokens after the image (SparseVLM raters "
+        "assumed: 10)\nFLOPs in the YOPO paper's convention (visual tokens only; selection work "
+        "included) and in each method's own published convention\n",
+        mi.shape.name.c_str(), (long long)n_visual, (long long)o.text_after);
+  for (double budget : {0.25, 0.12}) {
+    const std::vector<BudgetMatch> rows = match_budget(mi.shape, budget, n_visual, o.text_after);
+    if (!o.json_out) {
+      std::printf("\nbudget %.0f%% of dense:\n", 100 * budget);
+      std::printf("| %-9s | %-44s | %12s | %7s | %-42s | %12s | %7s |\n", "method", "setting",
+                  "paper TFLOPs", "share", "own convention", "own value", "share");
+      std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(11, '-').c_str(),
+                  std::string(46, '-').c_str(), std::string(14, '-').c_str(),
+                  std::string(9, '-').c_str(), std::string(44, '-').c_str(),
+                  std::string(14, '-').c_str(), std::string(9, '-').c_str());
+    }
+    for (const BudgetMatch& b : rows) {
+      const bool tokens = b.own_convention.rfind("average", 0) == 0;
+      if (!o.json_out)
+        std::printf("| %-9s | %-44s | %12.3f | %6.2f%% | %-42s | %12.*f | %6.2f%% |\n",
+                    b.method.c_str(), b.spec.c_str(), b.paper_flops / 1e12, 100 * b.paper_fraction,
+                    b.own_convention.c_str(), tokens ? 1 : 3,
+                    tokens ? b.own_value : b.own_value / 1e12, 100 * b.own_fraction);
+      all.push_back({{"budget", budget},
+                     {"method", b.method},
+                     {"spec", b.spec},
+                     {"paper_flops", b.paper_flops},
+                     {"paper_fraction", b.paper_fraction},
+                     {"own_convention", b.own_convention},
+                     {"own_value", b.own_value},
+                     {"own_fraction", b.own_fraction}});
+    }
+  }
+  if (o.json_out) std::cout << json({{"model", mi.shape.name}, {"compare", all}}).dump(2) << "\n";
+  return 0;
+}
+
 int flops(const FlopsOptions& o) {
   const ModelInfo mi = model_info(o.shape);
+  if (o.compare) return compare_budgets(o, mi);
   const PruneSemantics sem = parse_semantics(o.semantics);
   const int64_t n_visual = o.visual_tokens > 0 ? o.visual_tokens : mi.grid * mi.grid;
   const int64_t grid = std::llround(std::sqrt(double(n_visual)));
@@ -321,6 +366,8 @@ void add_flops_command(CLI::App& app, Action& action) {
   cmd->add_flag("--executed", o->executed,
                 "Also print the predicted executed FLOPs for a named shape");
   cmd->add_flag("--json", o->json_out, "Print JSON instead of tables");
+  cmd->add_flag("--compare", o->compare,
+                "FastV, PyramidDrop, SparseVLM and YOPO settings meeting the 25% and 12% budgets");
   cmd->callback([&action, o] { action = [o] { return flops(*o); }; });
 }
 
