@@ -516,13 +516,17 @@ TEST(BenchHelpers, Argmax) {
 TEST(BenchHelpers, MethodExpansion) {
   const std::vector<MethodSpec> m =
       expand_methods({"dense", "yopo-25", "fastv"}, {PruneSemantics::Exact, PruneSemantics::Fast});
-  ASSERT_EQ(m.size(), 4u);
+  ASSERT_EQ(m.size(), 5u);  // fastv: one row per budget
   EXPECT_EQ(m[0].name, "dense");
   EXPECT_EQ(m[0].semantics_label(), "n/a");
   EXPECT_EQ(m[1].semantics_label(), "exact");
   EXPECT_EQ(m[2].semantics_label(), "fast");
   EXPECT_TRUE(m[3].baseline);
   EXPECT_EQ(m[3].semantics_label(), "n/a");
+  EXPECT_EQ(m[3].name, "fastv@25");
+  EXPECT_EQ(m[4].name, "fastv@12");
+  EXPECT_DOUBLE_EQ(m[4].budget, 0.12);
+  EXPECT_THROW(expand_methods({"pdrop@30"}, {PruneSemantics::Exact}), Error);
   EXPECT_THROW(expand_methods({"dense", "dense"}, {PruneSemantics::Exact}), Error);
   EXPECT_THROW(expand_methods({}, {PruneSemantics::Exact}), Error);
   EXPECT_TRUE(is_token_pruning_baseline("sparsevlm"));

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "prune/budget_match.h"
+#include "prune/flops_model.h"
 #include "prune/plan_spec.h"
 
 namespace yopo::bench {
@@ -14,7 +16,8 @@ const std::vector<std::string>& default_method_names() {
 }
 
 bool is_token_pruning_baseline(const std::string& name) {
-  return name == "fastv" || name == "pdrop" || name == "pyramiddrop" || name == "sparsevlm";
+  const std::string base = name.substr(0, name.find('@'));
+  return base == "fastv" || base == "pdrop" || base == "pyramiddrop" || base == "sparsevlm";
 }
 
 std::vector<MethodSpec> expand_methods(const std::vector<std::string>& names,
@@ -29,10 +32,26 @@ std::vector<MethodSpec> expand_methods(const std::vector<std::string>& names,
           "method '", n, "' is listed twice");
     MethodSpec m;
     m.name = n;
-    if (n == "dense" || is_token_pruning_baseline(n)) {
+    if (n == "dense") {
       m.has_semantics = false;
-      m.baseline = n != "dense";
       out.push_back(m);
+      continue;
+    }
+    if (is_token_pruning_baseline(n)) {
+      m.has_semantics = false;
+      m.baseline = true;
+      if (n.find('@') != std::string::npos) {
+        const std::string b = n.substr(n.find('@') + 1);
+        check(b == "25" || b == "12", "method '", n, "': the budget after @ must be 25 or 12");
+        m.budget = b == "25" ? 0.25 : 0.12;
+        out.push_back(m);
+      } else {  // both budgets of YOPO's presets
+        for (const char* b : {"@25", "@12"}) {
+          m.name = n + b;
+          m.budget = b[1] == '2' && b[2] == '5' ? 0.25 : 0.12;
+          out.push_back(m);
+        }
+      }
       continue;
     }
     for (PruneSemantics s : semantics) {
@@ -53,13 +72,14 @@ ResolvedMethod resolve_method(const MethodSpec& m, const LlamaConfig& full_cfg,
     return r;
   }
   if (m.baseline) {
-    try {
-      r.plan = resolve_plan_spec(m.name, full_cfg, PruneSemantics::Fast);
-      r.available = true;
-    } catch (const Error&) {
-      r.note = "not implemented (token-pruning baseline; the plan layer does not know '" + m.name +
-               "' yet)";
-    }
+    std::string base = m.name.substr(0, m.name.find('@'));
+    if (base == "pyramiddrop") base = "pdrop";
+    for (const BudgetMatch& b : match_budget(shape_of(full_cfg), m.budget))
+      if (b.method == base) {
+        r.plan = resolve_plan_spec(b.spec, full_cfg, PruneSemantics::Fast);
+        r.note = b.spec;
+      }
+    r.available = true;
     return r;
   }
   r.plan = resolve_plan_spec(m.name, full_cfg, m.semantics, head_mask_path);

@@ -3,9 +3,9 @@
 //   dense                 no pruning (one row)
 //   yopo-25, yopo-12, ... any plan spec resolve_plan_spec accepts: one row per semantics
 //   fastv, pdrop, sparsevlm
-//                         the token-pruning baselines (one row each). They are resolved through
-//                         resolve_plan_spec like the others, so they run as soon as the plan
-//                         layer knows them; until then their rows say "not implemented".
+//                         the token-pruning baselines, one row per budget (@25 and @12: the
+//                         settings prune/budget_match.h finds for 25% and 12% of the dense
+//                         visual FLOPs, YOPO's two presets; "fastv@25" names one of them)
 #pragma once
 
 #include <string>
@@ -21,6 +21,7 @@ struct MethodSpec {
   bool has_semantics = true;  // false: dense and the token-pruning baselines
   PruneSemantics semantics = PruneSemantics::Exact;
   bool baseline = false;  // a token-pruning baseline
+  double budget = 0.25;   // its visual-FLOPs budget
   std::string semantics_label() const { return has_semantics ? semantics_name(semantics) : "n/a"; }
 };
 

@@ -273,7 +273,7 @@ void bench_decoder(const BenchOptions& o, const DecoderShape& shape, const Llama
     for (Prepared& m : methods) {
       if (!m.method.available) continue;
       predict(m, full_cfg, ps, rep.notes);
-      plans.push_back(m.plan.layers.empty() ? nullptr : &m.plan);
+      plans.push_back(m.plan.is_dense() ? nullptr : &m.plan);
       os << " " << m.method.spec.name;
       if (m.method.spec.has_semantics) os << "/" << m.method.spec.semantics_label();
     }

@@ -30,6 +30,16 @@ std::vector<LayerRun> plan_runs(const PruningPlan& full, int64_t n_layers) {
   check(n_layers >= 1, "a model needs at least one layer");
   check(full.layers.empty() || int64_t(full.layers.size()) == n_layers, "plan '", full.name,
         "' has ", full.layers.size(), " layers, the model ", n_layers);
+  if (full.tokens.active()) {  // token pruning: runs end where visual rows leave
+    std::vector<LayerRun> runs{{0, n_layers}};
+    for (const TokenStage& st : full.tokens.stages) {
+      if (st.layer <= runs.back().first || st.layer >= n_layers) continue;
+      const int64_t end = runs.back().first + runs.back().count;
+      runs.back().count = st.layer - runs.back().first;
+      runs.push_back({st.layer, end - st.layer});
+    }
+    return runs;
+  }
   if (full.layers.empty()) return {{0, n_layers}};
   std::vector<LayerRun> runs;
   for (int64_t l = 0; l < n_layers; ++l) {
@@ -98,6 +108,21 @@ PruningPlan sampled_plan(const PruningPlan& full, const LayerSample& s) {
   PruningPlan p;
   p.name = full.name;
   p.semantics = full.semantics;
+  if (full.tokens.active()) {  // each stage acts before the first built layer of its run
+    p.tokens = full.tokens;
+    p.tokens.stages.clear();
+    for (const TokenStage& st : full.tokens.stages)
+      for (size_t b = 0; b < s.real_layer.size(); ++b)
+        if (s.real_layer[b] >= st.layer) {
+          if (b > 0 && (p.tokens.stages.empty() || p.tokens.stages.back().layer < int64_t(b))) {
+            TokenStage t = st;
+            t.layer = int64_t(b);
+            p.tokens.stages.push_back(t);
+          }
+          break;
+        }
+    return p;
+  }
   if (full.layers.empty()) return p;
   for (int64_t l : s.real_layer) p.layers.push_back(full.layers[size_t(l)]);
   return p;
