@@ -15,6 +15,8 @@ void add_inspect_command(CLI::App& app, Action& action);
 void add_tokenize_command(CLI::App& app, Action& action);
 void add_flops_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
+void add_calibrate_command(CLI::App& app, Action& action);
+void add_eval_command(CLI::App& app, Action& action);
 void add_score_command(CLI::App& app, Action& action);
 
 }  // namespace yopo::cli

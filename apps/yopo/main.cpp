@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   yopo::cli::add_tokenize_command(app, action);
   yopo::cli::add_flops_command(app, action);
   yopo::cli::add_bench_command(app, action);
+  yopo::cli::add_calibrate_command(app, action);
+  yopo::cli::add_eval_command(app, action);
   yopo::cli::add_score_command(app, action);
   try {
     app.parse(argc, argv);

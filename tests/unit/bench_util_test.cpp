@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/svg_plot.h"
 #include "runtime/bench/attention_bench.h"
 #include "runtime/bench/bench_methods.h"
 #include "runtime/bench/bench_output.h"
@@ -26,12 +27,18 @@
 #include "runtime/bench/random_models.h"
 #include "runtime/bench/stage_timer.h"
 #include "runtime/bench/stats.h"
-#include "runtime/bench/svg_plot.h"
 #include "runtime/bench/text_table.h"
 #include "runtime/bench/vision_bench.h"
 
 namespace yopo::bench {
 namespace {
+
+using svg::LineChart;
+using svg::map_linear;
+using svg::nice_ticks;
+using svg::render_svg;
+using svg::Series;
+using svg::xml_escape;
 
 // ---- statistics ------------------------------------------------------------------------------
 

@@ -4,11 +4,15 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/svg_plot.h"
 #include "runtime/bench/csv_writer.h"
-#include "runtime/bench/svg_plot.h"
 #include "runtime/bench/text_table.h"
 
 namespace yopo::bench {
+
+using svg::LineChart;
+using svg::render_svg;
+using svg::Series;
 
 namespace {
 

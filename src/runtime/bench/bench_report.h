@@ -1,6 +1,6 @@
 // What `yopo bench` measured: the GEMM peak, one row per (method, semantics, visual token
 // count), the vision path and the attention-kernel sweep. Filled by runtime/bench/bench_runner.h,
-// written by bench_json.h, bench_table.h, bench_csv.h and svg_plot.h.
+// written by bench_json.h, bench_table.h, bench_csv.h and core/svg_plot.h.
 #pragma once
 
 #include <cstdint>

@@ -1,13 +1,13 @@
-// A small SVG line-chart writer (no plotting library): linear axes with "nice" ticks (steps of
-// 1, 2 or 5 times a power of ten), grid lines, one polyline with point markers per series and a
-// legend on the right. Several charts can be stacked in one document.
+// Small SVG helpers and a line-chart writer (no plotting library): linear axes with "nice" ticks
+// (steps of 1, 2 or 5 times a power of ten), grid lines, one polyline with point markers per series
+// and a legend on the right. Several charts can be stacked in one document.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace yopo::bench {
+namespace yopo::svg {
 
 struct Series {
   std::string name;
@@ -32,10 +32,17 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 // Maps v from [lo, hi] to [p0, p1] linearly.
 double map_linear(double v, double lo, double hi, double p0, double p1);
 
+// A coordinate as SVG text: one decimal ("%.1f").
+std::string num(double v);
+
+// A tick's label with as many decimals as the tick step needs (at most 6); values within
+// step * 1e-9 of zero print as 0.
+std::string tick_label(double v, double step);
+
 // &, <, >, " and ' as XML entities.
 std::string xml_escape(const std::string& s);
 
 // One SVG document with the charts stacked top to bottom. Throws when a chart has no point.
 std::string render_svg(const std::vector<LineChart>& charts);
 
-}  // namespace yopo::bench
+}  // namespace yopo::svg

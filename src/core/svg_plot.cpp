@@ -1,4 +1,4 @@
-#include "runtime/bench/svg_plot.h"
+#include "core/svg_plot.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,28 +7,12 @@
 
 #include "core/error.h"
 
-namespace yopo::bench {
+namespace yopo::svg {
 
 namespace {
 
 const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-
-std::string num(double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
-
-// Tick label text: as many decimals as the step needs.
-std::string tick_label(double v, double step) {
-  int decimals = 0;
-  if (step < 1) decimals = std::min(6, int(std::ceil(-std::log10(step) - 1e-9)));
-  if (std::abs(v) < step * 1e-9) v = 0;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 void chart(std::string& out, const LineChart& c, double y_offset) {
   double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
@@ -102,6 +86,22 @@ void chart(std::string& out, const LineChart& c, double y_offset) {
 
 }  // namespace
 
+std::string num(double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+// Tick label text: as many decimals as the step needs.
+std::string tick_label(double v, double step) {
+  int decimals = 0;
+  if (step < 1) decimals = std::min(6, int(std::ceil(-std::log10(step) - 1e-9)));
+  if (std::abs(v) < step * 1e-9) v = 0;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   check(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, "axis range [", lo, ", ", hi,
         "] is not valid");
@@ -171,4 +171,4 @@ std::string render_svg(const std::vector<LineChart>& charts) {
   return out + "</svg>\n";
 }
 
-}  // namespace yopo::bench
+}  // namespace yopo::svg
