@@ -2,6 +2,12 @@
 // (mme_yes_no; an answer that is neither yes nor no is wrong) and acc+ = share of images whose
 // questions (two per image) are all right; the category score is (acc + acc+) * 100; the
 // perception and cognition scores sum their categories' scores.
+//
+// Matching answers to annotations: by question_id; or, when an annotation carries the question
+// text ("question"), by question_id and question together, as LLaVA's convert_answer_to_mme.py
+// does for llava_mme.jsonl (whose two questions about one image share one question_id): the
+// answer's "prompt" with "Answer the question using a single word or phrase." removed and
+// whitespace stripped must equal the annotation's question, stripped.
 #include <array>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +26,15 @@ constexpr std::array<std::string_view, 10> kPerception = {
     "celebrity", "scene", "landmark", "artwork", "OCR"};
 constexpr std::array<std::string_view, 4> kCognition = {
     "commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"};
+
+constexpr std::string_view kShortAnswer = "Answer the question using a single word or phrase.";
+
+// A prompt or question as convert_answer_to_mme.py compares them.
+std::string question_key(const std::string& id, std::string text) {
+  const size_t at = text.find(kShortAnswer);
+  if (at != std::string::npos) text.erase(at, kShortAnswer.size());
+  return id + '\n' + std::string(strip_ws(text));
+}
 
 template <size_t N>
 bool in(const std::array<std::string_view, N>& list, const std::string& s) {
@@ -50,6 +65,12 @@ ScoreReport score_mme(const Answers& a, const std::string& annotations) {
 
   ScoreReport r;
   r.task = "mme";
+  // Answers by (question_id, prompt), the last one winning as for a.last(id).
+  std::unordered_map<std::string, const AnswerRecord*> by_question;
+  for (const AnswerRecord& ans : a.records)
+    if (ans.raw.contains("prompt") && ans.raw["prompt"].is_string())
+      by_question[question_key(ans.id, ans.raw["prompt"].get<std::string>())] = &ans;
+
   std::unordered_map<std::string, std::string> seen;
   std::unordered_set<std::string> known;
   GroupOrder order;
@@ -58,16 +79,25 @@ ScoreReport score_mme(const Answers& a, const std::string& annotations) {
     check(rec.value.is_object(), rec.where, ": expected a JSON object");
     check(rec.value.contains("question_id"), rec.where, ": no \"question_id\"");
     const std::string id = id_string(rec.value["question_id"], rec.where);
-    const auto [it, fresh] = seen.emplace(id, rec.where);
-    check(fresh, rec.where, ": question_id ", id, " is annotated twice (first at ", it->second,
-          "); MME needs one id per question (the two questions of an image differ)");
+    const bool has_question = rec.value.contains("question");
+    const std::string key = has_question ? question_key(id, require_string(rec, "question")) : id;
+    const auto [it, fresh] = seen.emplace(key, rec.where);
+    check(fresh, rec.where, ": question_id ", id, has_question ? " with this question" : "",
+          " is annotated twice (first at ", it->second,
+          "); the two questions of an image need different ids, or a \"question\" each");
     known.insert(id);
     const std::string category = require_string(rec, "category");
     const std::string image = require_string(rec, "image");
     const std::string label = ascii_lower(strip_ws(require_string(rec, "label")));
     check(label == "yes" || label == "no", rec.where, ": label must be \"yes\" or \"no\", not \"",
           label, "\"");
-    const AnswerRecord* ans = a.last(id);
+    const AnswerRecord* ans = nullptr;
+    if (has_question) {
+      const auto found = by_question.find(key);
+      if (found != by_question.end()) ans = found->second;
+    } else {
+      ans = a.last(id);
+    }
     const YesNo pred = ans ? mme_yes_no(ans->text) : YesNo::kOther;
     const bool ok = ans != nullptr && pred == (label == "yes" ? YesNo::kYes : YesNo::kNo);
     add_item(r, id, ok ? 1.0 : 0.0, ans ? yes_no_name(pred) : "", ans == nullptr);

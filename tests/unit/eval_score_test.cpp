@@ -369,6 +369,41 @@ TEST(EvalScore, MmeAccPlusPerImage) {
   EXPECT_EQ(r.items[5].parsed, "other");
 }
 
+// LLaVA's llava_mme.jsonl asks both questions of an image under one question_id (the image
+// path); annotations that carry the question are matched by (id, question) as
+// convert_answer_to_mme.py does: the prompt without "Answer the question using a single word or
+// phrase." and stripped. Image x: q1 yes/"Yes" right, q2 no/"Yes" wrong -> acc 1/2, acc+ 0.
+// Image y: both right -> acc 2/2, acc+ 1. existence: acc 3/4 = 75, acc+ 1/2 = 50, score 125.
+TEST(EvalScore, MmeSharedIdsAreMatchedByQuestion) {
+  const std::string ann = write(
+      "mme_q.jsonl",
+      R"({"question_id": "existence/x.jpg", "question": "Is there a dog in this image?", "category": "existence", "image": "x.jpg", "label": "yes"}
+{"question_id": "existence/x.jpg", "question": "Is there a cat in this image?", "category": "existence", "image": "x.jpg", "label": "no"}
+{"question_id": "existence/y.jpg", "question": "Is there a car in this image?", "category": "existence", "image": "y.jpg", "label": "yes"}
+{"question_id": "existence/y.jpg", "question": "Is there a bus in this image?", "category": "existence", "image": "y.jpg", "label": "no"}
+)");
+  // Answers in another order than the annotations; the prompts carry LLaVA's suffix.
+  const std::string ans = write(
+      "mme_q_ans.jsonl",
+      R"({"question_id": "existence/x.jpg", "prompt": "Is there a cat in this image?\nAnswer the question using a single word or phrase.", "text": "Yes"}
+{"question_id": "existence/x.jpg", "prompt": "Is there a dog in this image?\nAnswer the question using a single word or phrase.", "text": "Yes"}
+{"question_id": "existence/y.jpg", "prompt": "Is there a bus in this image?", "text": "No"}
+{"question_id": "existence/y.jpg", "prompt": "Is there a car in this image?", "text": "Yes"}
+)");
+  const ScoreReport r = score_task("mme", ans, ann);
+  EXPECT_NEAR(group_metric(r, "existence", "acc"), 75.0, 1e-9);
+  EXPECT_NEAR(group_metric(r, "existence", "acc_plus"), 50.0, 1e-9);
+  EXPECT_NEAR(r.metrics[0].value, 125.0, 1e-9);
+  // The same question annotated twice under one id is an error naming the line.
+  const std::string dup = write(
+      "mme_dup.jsonl",
+      R"({"question_id": "a", "question": "Q?", "category": "count", "image": "a.jpg", "label": "yes"}
+{"question_id": "a", "question": " Q? ", "category": "count", "image": "a.jpg", "label": "no"}
+)");
+  const std::string msg = error_of([&] { score_task("mme", ans, dup); });
+  EXPECT_NE(msg.find("line 2"), std::string::npos) << msg;
+}
+
 // ---- errors ----
 
 TEST(EvalScore, BrokenAnswersLineNamesFileAndLine) {
