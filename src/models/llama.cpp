@@ -28,14 +28,7 @@ void LlamaModel::embed(const int32_t* ids, int64_t n, float* out) const {
   for (int64_t i = 0; i < n; ++i) {
     check(ids[i] >= 0 && ids[i] < cfg_.vocab_size, "token id ", ids[i], " is outside the ",
           cfg_.vocab_size, "-token vocabulary");
-    float* dst = out + i * cfg_.dim;
-    if (e.dtype == DType::BF16) {
-      const uint16_t* src = e.data.as<uint16_t>() + int64_t(ids[i]) * e.cols;
-      for (int64_t c = 0; c < e.cols; ++c) dst[c] = bf16_to_f32(src[c]);
-    } else {
-      const float* src = e.data.as<float>() + int64_t(ids[i]) * e.cols;
-      std::copy(src, src + e.cols, dst);
-    }
+    e.row_to_f32(ids[i], out + i * cfg_.dim);  // F32, BF16 or I8 tables alike
   }
 }
 

@@ -40,17 +40,30 @@ struct LlamaLayerWeights {
 struct LlamaWeights {
   ops::WeightMatrix embedding;  // [vocab, dim]
   std::vector<float> output_norm;
-  ops::WeightMatrix output;     // [vocab, dim]; empty when tied to the embedding
+  ops::WeightMatrix output;  // [vocab, dim]; empty when tied to the embedding
   std::vector<LlamaLayerWeights> layers;
 
   const ops::WeightMatrix& output_matrix() const { return output.rows ? output : embedding; }
 };
 
-// Loads and converts every decoder tensor (dequantizing quantized ones) to dtype (F32 or BF16).
+// Loads and converts every decoder tensor (dequantizing quantized ones) to dtype: F32 or BF16,
+// or I8 (the int8 weight mode): the seven projection matrices of every layer in per-row
+// symmetric int8 (ops::WeightMatrix::quantize_int8), the embedding and the output head in BF16
+// (llama_table_dtype), norms in F32 as always.
 // GGUF Q/K rows, stored permuted for interleaved-pair RoPE, are put back in HF order.
 // Missing tensors and wrong shapes throw yopo::Error naming the tensor.
 LlamaWeights load_llama_weights(const TensorSource& src, const LlamaConfig& cfg,
                                 const LlamaTensorNames& names, DType dtype);
+
+// The dtype of the embedding and output-head matrices for a model dtype: BF16 for I8, else the
+// same.
+inline DType llama_table_dtype(DType model_dtype) {
+  return model_dtype == DType::I8 ? DType::BF16 : model_dtype;
+}
+
+// The int8 weight mode of loaded weights: projections quantized to I8 from their current values
+// (F32, BF16 or already I8: kept), embedding and head as BF16, norms copied.
+LlamaWeights llama_weights_to_int8(const LlamaWeights& w);
 
 // The compute format for weights stored like `probe`: F32 stays F32, anything else (F16, BF16,
 // quantized) runs in BF16. Throws when the probe tensor is missing.

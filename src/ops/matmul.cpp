@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/matmul_int8.h"
 
 namespace yopo::ops {
 
@@ -367,8 +368,8 @@ bool onednn_matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const W
 
 void matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
             int64_t ldy, bool accumulate) {
-  check(w.dtype == DType::F32 || w.dtype == DType::BF16, "matmul weights must be F32 or BF16, not ",
-        dtype_name(w.dtype));
+  check(w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::I8,
+        "matmul weights must be F32, BF16 or I8, not ", dtype_name(w.dtype));
   check(M >= 0 && w.rows >= 0 && w.cols >= 0, "matmul sizes must not be negative (M=", M,
         ", weights ", w.rows, " x ", w.cols, ")");
   check(w.ld >= w.cols, "matmul weight row stride ", w.ld, " is below its width ", w.cols);
@@ -382,6 +383,7 @@ void matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const WeightVi
     return;
   }
   check(x != nullptr && w.data != nullptr, "matmul input or weights are null");
+  if (w.dtype == DType::I8) return matmul_int8(ctx, x, M, ldx, w, y, ldy, accumulate);
   if (M > ctx.matmul_small_m() && onednn_matmul(ctx, x, M, ldx, w, y, ldy, accumulate)) return;
   small_matmul(ctx, x, M, ldx, w, y, ldy, accumulate);
 }

@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -65,6 +67,11 @@ void round_avx2(const float* src, uint16_t* dst, int64_t n) {
 }
 #endif
 
+// Where an I8 matrix's row sums start in its data.
+int64_t row_sums_offset(int64_t rows, int64_t cols) {
+  return (rows * cols + 63) / 64 * 64;
+}
+
 }  // namespace
 
 void round_to_bf16(const float* src, uint16_t* dst, int64_t n) {
@@ -81,13 +88,15 @@ void round_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 int64_t weight_element_bytes(DType t) {
   if (t == DType::F32) return 4;
   if (t == DType::BF16) return 2;
-  fail("weight matrices are F32 or BF16, not ", dtype_name(t));
+  if (t == DType::I8) return 1;
+  fail("weight matrices are F32, BF16 or I8, not ", dtype_name(t));
 }
 
 WeightMatrix WeightMatrix::from_f32(const float* w, int64_t rows, int64_t cols, DType target) {
   check(rows >= 0 && cols >= 0, "weight matrix sizes must not be negative (", rows, " x ", cols,
         ")");
   const int64_t esize = weight_element_bytes(target);
+  if (target == DType::I8) return quantize_int8(w, rows, cols);
   check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
   WeightMatrix m;
   m.dtype = target;
@@ -102,6 +111,55 @@ WeightMatrix WeightMatrix::from_f32(const float* w, int64_t rows, int64_t cols, 
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) round_to_bf16(w + r * cols, out + r * cols, cols);
   }
+  return m;
+}
+
+WeightMatrix WeightMatrix::quantize_int8(const float* w, int64_t rows, int64_t cols) {
+  check(rows >= 0 && cols >= 0, "weight matrix sizes must not be negative (", rows, " x ", cols,
+        ")");
+  check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
+  WeightMatrix m;
+  m.dtype = DType::I8;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = AlignedBuffer(size_t(row_sums_offset(rows, cols) + rows * 4));
+  m.scales.assign(size_t(rows), 0.0f);
+  int8_t* q = m.data.as<int8_t>();
+  auto* sums = reinterpret_cast<int32_t*>(m.data.data() + row_sums_offset(rows, cols));
+  if (m.data.data())  // the padding between values and sums, so that copies compare equal
+    std::memset(m.data.data() + rows * cols, 0, size_t(row_sums_offset(rows, cols) - rows * cols));
+  int64_t bad_row = -1;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* wr = w + r * cols;
+    int8_t* qr = q + r * cols;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t c = 0; c < cols; ++c) {
+      finite = finite && std::isfinite(wr[c]);
+      amax = std::max(amax, std::fabs(wr[c]));
+    }
+    if (!finite) {
+#pragma omp critical
+      bad_row = bad_row < 0 ? r : std::min(bad_row, r);
+      continue;
+    }
+    const float s = amax / 127.0f;
+    if (!(s > 0.0f)) {  // zeros (or values so small that the scale underflows): zeros, scale 0
+      std::memset(qr, 0, size_t(cols));
+      sums[r] = 0;
+      continue;
+    }
+    m.scales[size_t(r)] = s;
+    int32_t sum = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = std::nearbyint(wr[c] / s);
+      qr[c] = int8_t(std::clamp(v, -127.0f, 127.0f));
+      sum += qr[c];
+    }
+    sums[r] = sum;
+  }
+  check(bad_row < 0, "int8 quantization: weight row ", bad_row, " holds a non-finite value");
   return m;
 }
 
@@ -129,11 +187,40 @@ WeightView WeightMatrix::view(int64_t r0, int64_t nr, int64_t c0, int64_t nc) co
   v.rows = nr;
   v.cols = nc;
   v.ld = cols;
+  if (dtype == DType::I8) {
+    v.scales = scales.empty() ? nullptr : scales.data() + r0;
+    if (c0 == 0 && nc == cols && row_sums()) v.row_sums = row_sums() + r0;
+  }
   return v;
 }
 
 WeightView WeightMatrix::full() const {
   return view(0, rows, 0, cols);
+}
+
+void WeightMatrix::row_to_f32(int64_t r, float* out) const {
+  check(r >= 0 && r < rows, "weight row ", r, " is outside the ", rows, "-row matrix");
+  if (dtype == DType::F32) {
+    const float* src = data.as<float>() + r * cols;
+    std::copy(src, src + cols, out);
+  } else if (dtype == DType::BF16) {
+    const uint16_t* src = data.as<uint16_t>() + r * cols;
+    for (int64_t c = 0; c < cols; ++c) out[c] = bf16_to_f32(src[c]);
+  } else {
+    check(dtype == DType::I8, "weight matrices are F32, BF16 or I8, not ", dtype_name(dtype));
+    const int8_t* src = data.as<int8_t>() + r * cols;
+    const float s = scales[size_t(r)];
+    for (int64_t c = 0; c < cols; ++c) out[c] = float(src[c]) * s;
+  }
+}
+
+const int32_t* WeightMatrix::row_sums() const {
+  if (dtype != DType::I8 || !data.data()) return nullptr;
+  return reinterpret_cast<const int32_t*>(data.data() + row_sums_offset(rows, cols));
+}
+
+int64_t WeightMatrix::bytes() const {
+  return int64_t(data.size()) + int64_t(scales.size() * sizeof(float));
 }
 
 }  // namespace yopo::ops

@@ -21,7 +21,8 @@ struct LoadedModel {
   double load_ms = 0;
 };
 
-// Weights are held in dtype (BF16 or F32); nullopt: F32 for F32 files, else BF16.
+// Weights are held in dtype (BF16, F32, or I8: int8 projections with BF16 embedding and head,
+// see load_llama_weights); nullopt: F32 for F32 files, else BF16.
 // Throws yopo::Error with the path on any problem.
 LoadedModel load_llama_model(const std::string& path, std::optional<DType> dtype = std::nullopt);
 
@@ -36,11 +37,11 @@ bool is_gguf_file(const std::string& path);
 namespace yopo {
 
 struct LlavaLoadOptions {
-  std::string mmproj;        // llama.cpp layout: the vision/projector GGUF
-  std::string vision_tower;  // original layout: the CLIP directory (default: from config.json)
-  std::string tokenizer;     // overrides the checkpoint's tokenizer
-  std::string image_mode;    // "pad" or "crop"; empty: from the checkpoint
-  int64_t feature_layer = 0; // 0: from the checkpoint
+  std::string mmproj;          // llama.cpp layout: the vision/projector GGUF
+  std::string vision_tower;    // original layout: the CLIP directory (default: from config.json)
+  std::string tokenizer;       // overrides the checkpoint's tokenizer
+  std::string image_mode;      // "pad" or "crop"; empty: from the checkpoint
+  int64_t feature_layer = 0;   // 0: from the checkpoint
   std::optional<DType> dtype;  // nullopt: F32 for F32 files, else BF16
 };
 

@@ -104,7 +104,28 @@ std::string series_name(const MethodResult& r) {
 nlohmann::json report_to_json(const BenchReport& r) {
   const BenchSetup& s = r.setup;
   json j;
-  j["gemm_peak_gflops"] = r.peak.gflops;
+  j["gemm_peak_gflops"] = r.peak.gflops;  // int8: GOP/s
+  j["gemm_peak_unit"] = s.dtype == "int8" ? "GOP/s" : "GFLOP/s";
+  j["gemm_peak_bf16_gflops"] = r.peak_bf16 ? json(r.peak_bf16->gflops) : json(nullptr);
+  if (r.int8_logit_diff) {
+    const Int8LogitDiff& d = *r.int8_logit_diff;
+    j["int8_logit_diff"] = {{"rel_diff", d.rel_diff},
+                            {"max_abs_diff", d.max_abs_diff},
+                            {"max_abs_logit", d.max_abs_logit},
+                            {"prompt_rows", d.prompt_rows},
+                            {"argmax_agree", d.argmax_agree},
+                            {"greedy_steps", d.greedy_steps},
+                            {"greedy_same_prefix", d.greedy_same_prefix},
+                            {"model",
+                             {{"dim", d.dim},
+                              {"layers", d.layers},
+                              {"heads", d.heads},
+                              {"head_dim", d.head_dim},
+                              {"ffn", d.ffn},
+                              {"vocab", d.vocab}}}};
+  } else {
+    j["int8_logit_diff"] = nullptr;
+  }
   j["gemm_peak"] = {{"m", r.peak.shape.m},       {"k", r.peak.shape.k},
                     {"n", r.peak.shape.n},       {"dtype", s.dtype},
                     {"threads", r.peak.threads}, {"reps", r.peak.reps},
@@ -192,7 +213,18 @@ std::string report_to_text(const BenchReport& r, bool show_stages) {
   os << "\n";
   os << "GEMM peak (ops::matmul " << r.peak.shape.m << "x" << r.peak.shape.k << "x"
      << r.peak.shape.n << " " << s.dtype << ", best of " << r.peak.reps
-     << "): " << fixed(r.peak.gflops, 1) << " GFLOP/s\n\n";
+     << "): " << fixed(r.peak.gflops, 1) << (s.dtype == "int8" ? " GOP/s" : " GFLOP/s") << "\n";
+  if (r.peak_bf16)
+    os << "GEMM peak bf16 (same shape, for the vision path): " << fixed(r.peak_bf16->gflops, 1)
+       << " GFLOP/s; int8 / bf16 = " << fixed(r.peak.gflops / r.peak_bf16->gflops, 2) << "x\n";
+  if (r.int8_logit_diff) {
+    const Int8LogitDiff& d = *r.int8_logit_diff;
+    os << "int8 vs bf16 logits (tiny random model d" << d.dim << " x " << d.layers << " layers, "
+       << d.prompt_rows << " prompt rows): max |diff| / max |logit| = " << fixed(d.rel_diff, 4)
+       << "; argmax agrees on " << d.argmax_agree << "/" << d.prompt_rows << " rows; greedy "
+       << d.greedy_same_prefix << "/" << d.greedy_steps << " leading tokens equal\n";
+  }
+  os << "\n";
 
   TextTable t({"method", "sem", "visual", "prefill ms", "min-max", "GFLOP", "GFLOP/s", "peak",
                "speed-up", "FLOP ratio", "eff", "decode t/s", "RSS MiB", "RSS/(W+KV)",

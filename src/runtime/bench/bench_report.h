@@ -10,6 +10,7 @@
 
 #include "runtime/bench/attention_bench.h"
 #include "runtime/bench/gemm_peak.h"
+#include "runtime/bench/int8_logit_diff.h"
 #include "runtime/bench/stage_timer.h"
 #include "runtime/bench/stats.h"
 
@@ -93,7 +94,11 @@ struct TargetCheck {
 
 struct BenchReport {
   BenchSetup setup;
-  GemmPeak peak;
+  GemmPeak peak;  // in the benchmark's dtype (int8: GOP/s of int8 products)
+  // --dtype int8 only: the bf16 peak too (the vision path stays bf16 and is rated against it),
+  // and the int8 logits' difference from bf16 on a tiny model.
+  std::optional<GemmPeak> peak_bf16;
+  std::optional<Int8LogitDiff> int8_logit_diff;
   std::vector<MethodResult> results;
   std::optional<VisionResult> vision;
   std::vector<AttentionPoint> attention_sweep;

@@ -12,6 +12,7 @@
 #include "runtime/bench/bench_methods.h"
 #include "runtime/bench/bench_prompt.h"
 #include "runtime/bench/decoder_bench.h"
+#include "runtime/bench/int8_logit_diff.h"
 #include "runtime/bench/layer_sample.h"
 #include "runtime/bench/process_memory.h"
 #include "runtime/bench/random_fill.h"
@@ -44,7 +45,7 @@ double layer_weight_bytes(const LlamaWeights& w) {
   const LlamaLayerWeights& L = w.layers.front();
   double b = double((L.attn_norm.size() + L.ffn_norm.size()) * sizeof(float));
   for (const ops::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-    b += double(m->rows * m->cols * ops::weight_element_bytes(m->dtype));
+    b += double(m->bytes());
   return b;
 }
 
@@ -196,15 +197,38 @@ void relate_to_dense(std::vector<MethodResult>& rows, double peak_gflops) {
   }
 }
 
+// The int8 mode quantizes the decoder only: the vision tower and projector stay bf16.
+DType vision_dtype(DType d) {
+  return d == DType::I8 ? DType::BF16 : d;
+}
+
+std::string dtype_label(DType d) {
+  return d == DType::BF16 ? "bf16" : d == DType::I8 ? "int8" : "f32";
+}
+
+GemmPeak probe_peak(const BenchOptions& o, ops::Context& ctx, DType dtype) {
+  const std::string label = dtype_label(dtype);
+  say(o, "GEMM peak: " + std::to_string(o.peak_shape.m) + "x" + std::to_string(o.peak_shape.k) +
+             "x" + std::to_string(o.peak_shape.n) + " " + label + " ...");
+  const GemmPeak p = measure_gemm_peak(ctx, o.peak_shape, dtype, o.peak_reps);
+  std::ostringstream os;
+  os.precision(1);
+  os << std::fixed << "GEMM peak: " << p.gflops << (dtype == DType::I8 ? " GOP/s" : " GFLOP/s")
+     << " " << label << " (best " << p.best_ms << " ms, " << ctx.threads() << " threads)";
+  say(o, os.str());
+  return p;
+}
+
 VisionResult bench_vision(const BenchOptions& o, const DecoderShape& shape, double peak) {
   const ClipVisionConfig cfg = clip_vit_l14_336();
+  const DType dtype = vision_dtype(o.dtype);
   VisionResult v;
   v.layers_run = o.vision_layers;
   v.layers_full = kLlavaVisionLayersRun;
   Stopwatch build;
-  ClipVisionWeights w = random_clip_weights(cfg, o.vision_layers, o.dtype, derive_seed(o.seed, 7));
+  ClipVisionWeights w = random_clip_weights(cfg, o.vision_layers, dtype, derive_seed(o.seed, 7));
   const MlpProjector proj =
-      random_projector(cfg.dim, shape.dim, shape.dim, o.dtype, derive_seed(o.seed, 8));
+      random_projector(cfg.dim, shape.dim, shape.dim, dtype, derive_seed(o.seed, 8));
   v.weights_mb = double(clip_weight_bytes(w) + projector_weight_bytes(proj)) / kMiB;
   const ClipVisionTower tower(cfg, std::move(w));
   say(o, "vision: built CLIP ViT-L/14-336 (" + std::to_string(o.vision_layers) +
@@ -297,7 +321,8 @@ void bench_decoder(const BenchOptions& o, const DecoderShape& shape, const Llama
 
 void validate_options(const BenchOptions& o) {
   const DecoderShape shape = llava15_decoder_shape(o.shape);
-  check(o.dtype == DType::BF16 || o.dtype == DType::F32, "benchmark weights must be bf16 or f32");
+  check(o.dtype == DType::BF16 || o.dtype == DType::F32 || o.dtype == DType::I8,
+        "benchmark weights must be bf16, f32 or int8");
   check(o.layers >= 1 && o.layers <= shape.n_layers, "--layers must be between 1 and ",
         shape.n_layers, " for ", shape.name, ", not ", o.layers);
   check(o.vision_layers >= 0 && o.vision_layers <= 24,
@@ -320,7 +345,7 @@ BenchReport run_benchmark(const BenchOptions& o) {
   BenchReport rep;
   BenchSetup& su = rep.setup;
   su.shape = shape.name;
-  su.dtype = o.dtype == DType::BF16 ? "bf16" : "f32";
+  su.dtype = dtype_label(o.dtype);
   su.omp_proc_bind = env_or_empty("OMP_PROC_BIND");
   su.omp_places = env_or_empty("OMP_PLACES");
   su.avx512_bf16 = ops::Context::cpu_has_avx512_bf16();
@@ -347,16 +372,20 @@ BenchReport run_benchmark(const BenchOptions& o) {
     ops::Context ctx(o.threads);
     ops::OmpThreadScope omp_scope(ctx.threads());
     su.threads = ctx.threads();
-    say(o, "GEMM peak: " + std::to_string(o.peak_shape.m) + "x" + std::to_string(o.peak_shape.k) +
-               "x" + std::to_string(o.peak_shape.n) + " " + su.dtype + " ...");
-    rep.peak = measure_gemm_peak(ctx, o.peak_shape, o.dtype, o.peak_reps);
-    std::ostringstream os;
-    os.precision(1);
-    os << std::fixed << "GEMM peak: " << rep.peak.gflops << " GFLOP/s (best " << rep.peak.best_ms
-       << " ms, " << su.threads << " threads)";
-    say(o, os.str());
+    rep.peak = probe_peak(o, ctx, o.dtype);
+    if (o.dtype == DType::I8) rep.peak_bf16 = probe_peak(o, ctx, DType::BF16);
   }
-  if (o.vision) rep.vision = bench_vision(o, shape, rep.peak.gflops);
+  if (o.dtype == DType::I8) {
+    say(o, "int8 vs bf16 logits on a tiny random model ...");
+    rep.int8_logit_diff = measure_int8_logit_diff(o.threads, derive_seed(o.seed, 0x18));
+    rep.notes.push_back(
+        "int8 mode: the decoder layers' projections are int8 (per-row scales, activations "
+        "quantized per row at run time); embedding, output head and the vision path stay bf16. "
+        "Decoder rows are rated against the int8 GEMM peak (GOP/s), the vision path against "
+        "the bf16 one");
+  }
+  if (o.vision)
+    rep.vision = bench_vision(o, shape, rep.peak_bf16 ? rep.peak_bf16->gflops : rep.peak.gflops);
 
   if (o.decoder) bench_decoder(o, shape, full_cfg, methods, rep);
   if (o.sweep) {

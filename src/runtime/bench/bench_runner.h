@@ -18,7 +18,7 @@ namespace yopo::bench {
 
 struct BenchOptions {
   std::string shape = "llava-1.5-7b";
-  DType dtype = DType::BF16;
+  DType dtype = DType::BF16;   // BF16, F32, or I8 (int8 decoder projections; vision in bf16)
   int64_t layers = 4;          // decoder layers built and run
   int64_t vision_layers = 23;  // CLIP layers built and run (LLaVA runs 23 of 24)
   int threads = 0;             // 0: all

@@ -52,8 +52,13 @@ void fill_uniform_bf16(uint16_t* out, int64_t n, uint64_t seed, float scale) {
 ops::WeightMatrix random_weight_matrix(int64_t rows, int64_t cols, DType dtype, uint64_t seed) {
   check(rows > 0 && cols > 0, "random weight matrix: sizes must be positive, not ", rows, " x ",
         cols);
-  check(dtype == DType::F32 || dtype == DType::BF16,
-        "random weight matrix: dtype must be F32 or BF16, not ", dtype_name(dtype));
+  check(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::I8,
+        "random weight matrix: dtype must be F32, BF16 or I8, not ", dtype_name(dtype));
+  if (dtype == DType::I8) {
+    // The F32 values of the same seed, quantized per row.
+    const ops::WeightMatrix f = random_weight_matrix(rows, cols, DType::F32, seed);
+    return ops::WeightMatrix::quantize_int8(f.data.as<float>(), rows, cols);
+  }
   ops::WeightMatrix w;
   w.dtype = dtype;
   w.rows = rows;

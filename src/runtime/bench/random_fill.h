@@ -22,8 +22,9 @@ void fill_uniform(float* out, int64_t n, uint64_t seed, float scale);
 // The same values rounded to bfloat16 (nearest even).
 void fill_uniform_bf16(uint16_t* out, int64_t n, uint64_t seed, float scale);
 
-// A [rows, cols] weight matrix (F32 or BF16) of uniform values with standard deviation
-// 1/sqrt(cols) (scale sqrt(3/cols)), which keeps activations O(1) through a layer.
+// A [rows, cols] weight matrix (F32, BF16, or I8: the F32 values quantized per row) of uniform
+// values with standard deviation 1/sqrt(cols) (scale sqrt(3/cols)), which keeps activations O(1)
+// through a layer.
 ops::WeightMatrix random_weight_matrix(int64_t rows, int64_t cols, DType dtype, uint64_t seed);
 
 }  // namespace yopo::bench

@@ -20,7 +20,7 @@ std::vector<float> uniform_vec(int64_t n, uint64_t seed, float scale) {
 }
 
 int64_t matrix_bytes(const ops::WeightMatrix& w) {
-  return w.empty() ? 0 : w.rows * w.cols * ops::weight_element_bytes(w.dtype);
+  return w.empty() ? 0 : w.bytes();
 }
 
 int64_t floats_bytes(const std::vector<float>& v) {
@@ -92,8 +92,10 @@ LlamaWeights random_llama_weights(const LlamaConfig& c, DType dtype, uint64_t se
   const int64_t qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim, d = c.dim;
   LlamaWeights w;
   // Embedding rows O(1) like real token embeddings after the first norm.
-  w.embedding = random_weight_matrix(c.vocab_size, d, dtype, derive_seed(seed, kEmbedding));
-  w.output = random_weight_matrix(c.vocab_size, d, dtype, derive_seed(seed, kOutput));
+  // I8: the embedding and the head stay BF16 (the int8 mode quantizes the layers' projections).
+  const DType table = llama_table_dtype(dtype);
+  w.embedding = random_weight_matrix(c.vocab_size, d, table, derive_seed(seed, kEmbedding));
+  w.output = random_weight_matrix(c.vocab_size, d, table, derive_seed(seed, kOutput));
   w.output_norm = ones(d);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const uint64_t base = 100 + uint64_t(l);

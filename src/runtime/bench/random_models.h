@@ -35,11 +35,13 @@ LlamaConfig bench_llama_config(const DecoderShape& shape, int64_t layers, int64_
 
 // Parameters of a decoder with this config: embedding, untied output head, norms, layers.
 int64_t decoder_param_count(const LlamaConfig& cfg);
-// Bytes the engine holds for these weights (matrices in their dtype, norms in f32).
+// Bytes the engine holds for these weights (matrices in their dtype with any int8 scales,
+// norms in f32).
 int64_t llama_weight_bytes(const LlamaWeights& w);
 
 // Seeded random weights: matrices uniform with std 1/sqrt(fan-in), norms 1, embedding rows
-// uniform in [-1, 1). dtype F32 or BF16.
+// uniform in [-1, 1). dtype F32 or BF16, or I8: the projections quantized per row from the F32
+// values of the same seed, embedding and head in BF16 (as load_llama_weights).
 LlamaWeights random_llama_weights(const LlamaConfig& cfg, DType dtype, uint64_t seed);
 std::unique_ptr<LlamaModel> random_llama_model(const LlamaConfig& cfg, DType dtype, uint64_t seed);
 
