@@ -28,6 +28,7 @@
 #include "runtime/model_loader.h"
 #include "runtime/prompt.h"
 #include "vision/image.h"
+#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -81,8 +82,6 @@ void check_options(const CalibrateOptions& o) {
   check(o.min_active >= 0 && o.min_active <= 1, "--min-active must be between 0 and 1, not ",
         o.min_active);
   check(!o.alpha || std::isfinite(*o.alpha), "--alpha must be a finite number");
-  check(o.dtype == "auto" || o.dtype == "bf16" || o.dtype == "f32",
-        "--dtype must be auto, bf16 or f32, not '", o.dtype, "'");
   check(!o.out.empty(), "--out must name an output prefix");
   std::error_code ec;
   check(fs::is_directory(o.images, ec), "--images '", o.images, "' is not a directory");
@@ -95,7 +94,7 @@ int calibrate(const CalibrateOptions& o) {
 
   LlavaAnswererOptions ao;
   ao.load = o.llava;
-  if (o.dtype != "auto") ao.load.dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
+  ao.load.dtype = parse_weight_dtype(o.dtype);
   ao.chat_template = o.chat_template;
   ao.threads = o.threads;
   check(is_llava_checkpoint(o.model, ao.load), "'", o.model,
@@ -217,8 +216,7 @@ void add_calibrate_command(CLI::App& app, Action& action) {
   cmd->add_option("--image-mode", o->llava.image_mode, "Image preprocessing: pad or crop");
   cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw")
       ->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "Weights in memory: auto, bf16 or f32")
-      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, kWeightDtypeHelp)->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_option("--questions", o->questions, "Question file (the --task's format)")->required();
   cmd->add_option("--images", o->images, "Directory the questions' image paths are relative to")

@@ -34,6 +34,7 @@
 #include "models/llama_config.h"
 #include "prune/flops_model.h"
 #include "runtime/llava_answer.h"
+#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -334,8 +335,6 @@ int run_eval(const EvalOptions& o) {
   }
   check(o.max_new_tokens > 0, "--max-new-tokens must be positive");
   check(o.limit >= 0, "--limit must be >= 0 (0: all questions)");
-  check(o.dtype == "auto" || o.dtype == "bf16" || o.dtype == "f32",
-        "--dtype must be auto, bf16 or f32, not '", o.dtype, "'");
   const PruneSemantics semantics = parse_semantics(o.semantics);
 
   // Questions first: a wrong task or file fails before the model loads.
@@ -349,13 +348,13 @@ int run_eval(const EvalOptions& o) {
 
   LlavaAnswererOptions ao;
   ao.load = o.llava;
-  if (o.dtype != "auto") ao.load.dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
+  ao.load.dtype = parse_weight_dtype(o.dtype);
   ao.chat_template = o.chat_template;
   ao.threads = o.threads;
   LlavaAnswerer answerer(o.model, ao);
   std::fprintf(stderr, "load: %.1f ms (%s layout, %s weights, %d threads)\n",
                answerer.loaded().load_ms, answerer.loaded().layout.c_str(),
-               answerer.loaded().dtype == DType::F32 ? "f32" : "bf16", answerer.threads());
+               weight_dtype_name(answerer.loaded().dtype), answerer.threads());
 
   // Plans and their files.
   const std::vector<std::string> specs =
@@ -562,8 +561,7 @@ void add_eval_command(CLI::App& app, Action& action) {
                   "Ground truth for the task: score the answers (as yopo score)");
   cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw")
       ->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "Weights in memory: auto, bf16 or f32")
-      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, kWeightDtypeHelp)->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run_eval(*o); }; });
 }

@@ -10,12 +10,13 @@
 #include "commands.h"
 #include "core/error.h"
 #include "ops/context.h"
+#include "prune/plan_spec.h"
 #include "runtime/generator.h"
 #include "runtime/model_loader.h"
-#include "prune/plan_spec.h"
 #include "runtime/prompt.h"
 #include "runtime/sampler.h"
 #include "vision/image.h"
+#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -46,7 +47,11 @@ size_t complete_utf8_prefix(const std::string& s) {
   for (size_t back = 0; back < 4 && i > 0; ++back) {
     const unsigned char c = static_cast<unsigned char>(s[i - 1]);
     if ((c & 0xC0) != 0x80) {  // a lead byte or ASCII: is its sequence complete?
-      const size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+      const size_t need = c < 0x80         ? 1
+                          : (c >> 5) == 6  ? 2
+                          : (c >> 4) == 14 ? 3
+                          : (c >> 3) == 30 ? 4
+                                           : 1;
       return back + 1 >= need ? s.size() : i - 1;
     }
     --i;
@@ -61,8 +66,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // Generates from req, streaming the text of the new tokens (decoded in context, whole UTF-8
 // characters only) to stdout; returns the statistics.
 GenerationStats generate_and_print(const LlamaModel& model, const SpmTokenizer& tok,
-                                   GenerationRequest req, const RunOptions& o,
-                                   ops::Context& ctx) {
+                                   GenerationRequest req, const RunOptions& o, ops::Context& ctx) {
   std::vector<int32_t> all;
   for (int32_t id : req.prompt)
     if (id != kImageMarker) all.push_back(id);
@@ -127,7 +131,7 @@ int run_text(const RunOptions& o, std::optional<DType> dtype) {
   req.flops = &flops;
   if (o.echo) std::cout << o.prompt << std::flush;
   std::fprintf(stderr, "load: %.1f ms (%s, %s weights, %d threads)\n", lm.load_ms,
-               lm.format.c_str(), lm.dtype == DType::F32 ? "f32" : "bf16", ctx.threads());
+               lm.format.c_str(), weight_dtype_name(lm.dtype), ctx.threads());
   const GenerationStats st = generate_and_print(*lm.model, tok, req, o, ctx);
   std::fprintf(stderr, "\n");
   print_stats(st);
@@ -144,7 +148,7 @@ int run_llava(const RunOptions& o, std::optional<DType> dtype) {
   const LlavaModel& m = *lm.model;
   ops::Context ctx(o.threads);
   std::fprintf(stderr, "load: %.1f ms (%s layout, %s weights, %d threads)\n", lm.load_ms,
-               lm.layout.c_str(), lm.dtype == DType::F32 ? "f32" : "bf16", ctx.threads());
+               lm.layout.c_str(), weight_dtype_name(lm.dtype), ctx.threads());
 
   // Images -> pixels -> visual rows.
   const int64_t side = m.preprocess.crop, per_image = 3 * side * side;
@@ -159,17 +163,17 @@ int run_llava(const RunOptions& o, std::optional<DType> dtype) {
   const double encode_ms = ms_since(t0);
 
   // Prompt: the question in the chat template, one <image> per image unless the text has them.
-  const ChatTemplate tpl = parse_chat_template(
-      !o.chat_template.empty() ? o.chat_template
-                               : lm.layout == "llava-hf" ? "llava_hf" : "vicuna_v1");
+  const ChatTemplate tpl = parse_chat_template(!o.chat_template.empty()  ? o.chat_template
+                                               : lm.layout == "llava-hf" ? "llava_hf"
+                                                                         : "vicuna_v1");
   std::string question = o.prompt;
   const bool has_placeholder = question.find(kImagePlaceholder) != std::string::npos;
   for (size_t i = 1; i < o.images.size() && !has_placeholder; ++i)
     question = std::string(kImagePlaceholder) + "\n" + question;
   const std::string text = has_placeholder ? format_prompt(tpl, question, false)
                                            : format_prompt(tpl, question, !o.images.empty());
-  const PruningPlan plan = resolve_plan_spec(o.prune, m.llm->config(),
-                                             parse_semantics(o.semantics), o.head_mask);
+  const PruningPlan plan =
+      resolve_plan_spec(o.prune, m.llm->config(), parse_semantics(o.semantics), o.head_mask);
   FlopCounter flops;
   GenerationRequest req;
   req.plan = &plan;
@@ -193,10 +197,7 @@ int run_llava(const RunOptions& o, std::optional<DType> dtype) {
 }
 
 int run(const RunOptions& o) {
-  check(o.dtype == "auto" || o.dtype == "bf16" || o.dtype == "f32",
-        "--dtype must be auto, bf16 or f32, not '", o.dtype, "'");
-  std::optional<DType> dtype;
-  if (o.dtype != "auto") dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
+  const std::optional<DType> dtype = parse_weight_dtype(o.dtype);
   return is_llava_checkpoint(o.model, o.llava) ? run_llava(o, dtype) : run_text(o, dtype);
 }
 
@@ -220,12 +221,12 @@ void add_run_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("-s,--seed", o->sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "Weights in memory: auto (f32 files stay f32, others bf16), bf16 or f32")
-      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, kWeightDtypeHelp)->capture_default_str();
   cmd->add_flag("--no-bos", o->no_bos, "Do not prepend BOS to the prompt");
   cmd->add_flag("--echo", o->echo, "Print the prompt before the generated text");
   cmd->add_option("--image", o->images, "Image file(s) for a LLaVA model (JPEG, PNG, BMP, GIF)");
-  cmd->add_option("--mmproj", o->llava.mmproj, "llama.cpp vision projector GGUF (with a GGUF model)");
+  cmd->add_option("--mmproj", o->llava.mmproj,
+                  "llama.cpp vision projector GGUF (with a GGUF model)");
   cmd->add_option("--vision-tower", o->llava.vision_tower,
                   "CLIP tower directory of an original LLaVA checkpoint");
   cmd->add_option("--tokenizer", o->llava.tokenizer, "tokenizer.model or GGUF to use instead");

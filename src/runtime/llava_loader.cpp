@@ -19,6 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The vision tower and projector stay in bf16 when the decoder is int8 (its projections are
+// quantized; a 300M-parameter tower gains little and its patch features are what every pruned
+// and dense plan share).
+DType vision_dtype(DType decoder) {
+  return decoder == DType::I8 ? DType::BF16 : decoder;
+}
+
 nlohmann::json config_of(const std::string& path) {
   const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
   const fs::path cfg = dir / "config.json";
@@ -85,8 +92,10 @@ LoadedLlava load_hf(const std::string& path, const nlohmann::json& cfg, const Ll
         "config.json of a llava-hf model needs text_config and vision_config");
   LlamaConfig tc = llama_config_from_hf(cfg["text_config"]);
   ClipVisionConfig vc = clip_config_from_hf(cfg["vision_config"]);
-  const int64_t layer = o.feature_layer ? o.feature_layer : json_or<int64_t>(cfg, "vision_feature_layer", -2);
-  const std::string strategy = json_or<std::string>(cfg, "vision_feature_select_strategy", "default");
+  const int64_t layer =
+      o.feature_layer ? o.feature_layer : json_or<int64_t>(cfg, "vision_feature_layer", -2);
+  const std::string strategy =
+      json_or<std::string>(cfg, "vision_feature_select_strategy", "default");
   check(strategy == "default" || strategy == "full", "vision_feature_select_strategy '", strategy,
         "' is not supported (default, full)");
   SafetensorsModel st(path);
@@ -97,9 +106,10 @@ LoadedLlava load_hf(const std::string& path, const nlohmann::json& cfg, const Ll
   LlavaModel& m = *out.model;
   m.vision = std::make_unique<ClipVisionTower>(
       vc, load_clip_weights(st, vc, {ClipTensorNames::Scheme::HF, "vision_tower.vision_model."},
-                            clip_layers_for_feature(vc.n_layers, layer), dt));
-  m.projector = load_mlp_projector(st, "multi_modal_projector.linear_1",
-                                   "multi_modal_projector.linear_2", vc.dim, tc.dim, dt);
+                            clip_layers_for_feature(vc.n_layers, layer), vision_dtype(dt)));
+  m.projector =
+      load_mlp_projector(st, "multi_modal_projector.linear_1", "multi_modal_projector.linear_2",
+                         vc.dim, tc.dim, vision_dtype(dt));
   LlamaWeights lw = load_llama_weights(
       st, tc, LlamaTensorNames::hf("language_model.model.", "language_model."), dt);
   m.llm = std::make_unique<LlamaModel>(std::move(tc), std::move(lw));
@@ -127,7 +137,8 @@ LoadedLlava load_original(const std::string& path, const nlohmann::json& cfg,
   const nlohmann::json vcfg = read_json_file((tower / "config.json").string());
   ClipVisionConfig vc = clip_config_from_hf(vcfg);
   LlamaConfig tc = llama_config_from_hf(cfg);
-  const int64_t layer = o.feature_layer ? o.feature_layer : json_or<int64_t>(cfg, "mm_vision_select_layer", -2);
+  const int64_t layer =
+      o.feature_layer ? o.feature_layer : json_or<int64_t>(cfg, "mm_vision_select_layer", -2);
   const std::string select = json_or<std::string>(cfg, "mm_vision_select_feature", "patch");
   check(select == "patch" || select == "cls_patch", "mm_vision_select_feature '", select,
         "' is not supported (patch, cls_patch)");
@@ -144,9 +155,9 @@ LoadedLlava load_original(const std::string& path, const nlohmann::json& cfg,
   LlavaModel& m = *out.model;
   m.vision = std::make_unique<ClipVisionTower>(
       vc, load_clip_weights(clip_st, vc, {ClipTensorNames::Scheme::HF, prefix},
-                            clip_layers_for_feature(vc.n_layers, layer), dt));
-  m.projector = load_mlp_projector(llm_st, "model.mm_projector.0", "model.mm_projector.2",
-                                   vc.dim, tc.dim, dt);
+                            clip_layers_for_feature(vc.n_layers, layer), vision_dtype(dt)));
+  m.projector = load_mlp_projector(llm_st, "model.mm_projector.0", "model.mm_projector.2", vc.dim,
+                                   tc.dim, vision_dtype(dt));
   LlamaWeights lw = load_llama_weights(llm_st, tc, LlamaTensorNames::hf(), dt);
   m.llm = std::make_unique<LlamaModel>(std::move(tc), std::move(lw));
   m.drop_class_token = select == "patch";
@@ -168,15 +179,16 @@ LoadedLlava load_gguf(const std::string& path, const LlavaLoadOptions& o) {
   LlamaConfig tc = llama_config_from_gguf(text);
   // llama.cpp's converter stores only the layers up to LLaVA's feature layer (the last one is
   // dropped), so the features are the output of the last stored layer.
-  const int64_t n_run = o.feature_layer ? clip_layers_for_feature(vc.n_layers + 1, o.feature_layer)
-                                        : vc.n_layers;
+  const int64_t n_run =
+      o.feature_layer ? clip_layers_for_feature(vc.n_layers + 1, o.feature_layer) : vc.n_layers;
   LoadedLlava out;
   const DType dt = out.dtype = o.dtype.value_or(auto_weight_dtype(text, "token_embd.weight"));
   out.model = std::make_unique<LlavaModel>();
   LlavaModel& m = *out.model;
   m.vision = std::make_unique<ClipVisionTower>(
-      vc, load_clip_weights(proj, vc, {ClipTensorNames::Scheme::GGUF, ""}, n_run, dt));
-  m.projector = load_mlp_projector(proj, "mm.0", "mm.2", vc.dim, tc.dim, dt);
+      vc,
+      load_clip_weights(proj, vc, {ClipTensorNames::Scheme::GGUF, ""}, n_run, vision_dtype(dt)));
+  m.projector = load_mlp_projector(proj, "mm.0", "mm.2", vc.dim, tc.dim, vision_dtype(dt));
   LlamaWeights lw = load_llama_weights(text, tc, LlamaTensorNames::gguf(), dt);
   m.llm = std::make_unique<LlamaModel>(std::move(tc), std::move(lw));
   if (proj.has("clip.vision.image_mean")) {

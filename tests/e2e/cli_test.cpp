@@ -22,8 +22,7 @@ std::string read_text(const std::string& path) {
 TEST(Cli, RunStories260KGreedyPrintsReferenceText) {
   YOPO_REQUIRE_ASSET(model, "models/stories260K.gguf");
   YOPO_REQUIRE_ASSET(golden, "models/stories260K.greedy200.txt");
-  const CommandResult r =
-      run_command({cli_path(), "run", "-m", model, "-n", "200", "--temp", "0"});
+  const CommandResult r = run_command({cli_path(), "run", "-m", model, "-n", "200", "--temp", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, read_text(golden));
   EXPECT_NE(r.err.find("tok/s"), std::string::npos) << r.err;
@@ -50,6 +49,27 @@ TEST(Cli, InspectListsTensors) {
   EXPECT_NE(r.out.find("general.architecture = \"llama\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("token_embd.weight"), std::string::npos);
   EXPECT_NE(r.out.find("[512, 64]"), std::string::npos);
+}
+
+// --dtype int8 quantizes the decoder's projections (the numerics are tested in
+// tests/model/int8_model_test.cpp); here: the option reaches the loaders of both model kinds and a
+// bad value is a clear error.
+TEST(Cli, RunInt8WeightsTextAndLlava) {
+  YOPO_REQUIRE_ASSET(model, "models/stories260K.gguf");
+  YOPO_REQUIRE_ASSET(photo, "images/chelsea.png");
+  CommandResult r =
+      run_command({cli_path(), "run", "-m", model, "-n", "8", "--temp", "0", "--dtype", "int8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("int8 weights"), std::string::npos) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  r = run_command({cli_path(), "run", "-m", fixture("tiny_llava/hf"), "--tokenizer",
+                   fixture("tiny_llava/gguf/text.gguf"), "--image", photo, "-p", "What is it?",
+                   "-n", "4", "--temp", "0", "--dtype", "int8", "--prune", "yopo-12"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("int8 weights"), std::string::npos) << r.err;
+  r = run_command({cli_path(), "run", "-m", model, "-n", "4", "--dtype", "q4"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--dtype must be auto, bf16, f32 or int8"), std::string::npos) << r.err;
 }
 
 TEST(Cli, BadFilesGiveClearErrors) {

@@ -1,0 +1,19 @@
+#include "weight_dtype.h"
+
+#include "core/error.h"
+
+namespace yopo::cli {
+
+std::optional<DType> parse_weight_dtype(const std::string& s) {
+  if (s == "auto") return std::nullopt;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f32") return DType::F32;
+  if (s == "int8") return DType::I8;
+  fail("--dtype must be auto, bf16, f32 or int8, not '", s, "'");
+}
+
+const char* weight_dtype_name(DType d) {
+  return d == DType::F32 ? "f32" : d == DType::I8 ? "int8" : "bf16";
+}
+
+}  // namespace yopo::cli
