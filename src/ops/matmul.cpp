@@ -4,15 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "ops/matmul_int8.h"
+#include "ops/onednn_matmul.h"
 
 namespace yopo::ops {
 
 namespace {
-
-using dnnl::memory;
 
 // ---------------------------------------------------------------------------------------------
 // The engine's own kernel: rows of W (contiguous in K) dotted with a few rows of x, split over
@@ -297,41 +297,6 @@ void small_matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const We
 // ---------------------------------------------------------------------------------------------
 // oneDNN path.
 
-MatmulPrimitive build_primitive(Context& ctx, const MatmulKey& k) {
-  MatmulPrimitive p;
-  const auto in = k.dtype == DType::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
-  const memory::desc src({k.m, k.k}, in, memory::dims{k.ldx, 1});
-  const memory::desc wei({k.k, k.n}, in, memory::dims{1, k.ldw});
-  const memory::desc dst({k.m, k.n}, memory::data_type::f32, memory::dims{k.ldy, 1});
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (k.accumulate) {
-    dnnl::post_ops po;
-    po.append_sum(1.0f);
-    attr.set_post_ops(po);
-  }
-  try {
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, ctx.engine());
-    // oneDNN's reference implementation is far slower than the engine's own kernel.
-    const std::string impl = pd.impl_info_str();
-    if (impl.rfind("ref", 0) == 0) return p;
-    p.prim = dnnl::matmul(pd);
-    p.src = memory(src, ctx.engine(), DNNL_MEMORY_NONE);
-    p.weights = memory(wei, ctx.engine(), DNNL_MEMORY_NONE);
-    p.dst = memory(dst, ctx.engine(), DNNL_MEMORY_NONE);
-    p.scratchpad_bytes = pd.scratchpad_desc().get_size();
-    p.scratchpad = memory(pd.scratchpad_desc(), ctx.engine(), DNNL_MEMORY_NONE);
-    p.args = {{DNNL_ARG_SRC, p.src},
-              {DNNL_ARG_WEIGHTS, p.weights},
-              {DNNL_ARG_DST, p.dst},
-              {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
-    p.ok = true;
-  } catch (const dnnl::error&) {
-    p = MatmulPrimitive();  // no implementation for this shape: use the engine's kernel
-  }
-  return p;
-}
-
 // Returns false when oneDNN has no usable implementation.
 bool onednn_matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const WeightView& w,
                    float* y, int64_t ldy, bool acc) {
@@ -340,27 +305,15 @@ bool onednn_matmul(Context& ctx, const float* x, int64_t M, int64_t ldx, const W
   const void* src = x;
   MatmulKey key{M, N, K, bf16 ? K : ldx, w.ld, ldy, w.dtype, acc, ctx.threads()};
   OmpThreadScope scope(ctx.threads());
-  MatmulPrimitive* p = ctx.find_matmul(key);
-  if (!p) p = &ctx.add_matmul(key, build_primitive(ctx, key));
-  if (!p->ok) return false;
+  MatmulPrimitive* p = onednn_primitive(ctx, key);
+  if (!p) return false;
   if (bf16) {
     auto* xb = static_cast<uint16_t*>(ctx.scratch(Scratch::MatmulInput, size_t(M * K) * 2));
 #pragma omp parallel for num_threads(ctx.threads()) schedule(static)
     for (int64_t m = 0; m < M; ++m) round_to_bf16(x + m * ldx, xb + m * K, K);
     src = xb;
   }
-  try {
-    p->src.set_data_handle(const_cast<void*>(src));
-    p->weights.set_data_handle(const_cast<void*>(w.data));
-    p->dst.set_data_handle(y);
-    p->scratchpad.set_data_handle(p->scratchpad_bytes
-                                      ? ctx.scratch(Scratch::MatmulScratchpad, p->scratchpad_bytes)
-                                      : nullptr);
-    p->prim.execute(ctx.stream(), p->args);
-    ctx.stream().wait();
-  } catch (const dnnl::error& e) {
-    fail("oneDNN matmul ", M, "x", K, " * (", N, "x", K, ")^T failed: ", e.what());
-  }
+  run_onednn(ctx, *p, key, src, w.data, y);
   return true;
 }
 

@@ -8,12 +8,11 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/onednn_matmul.h"
 
 namespace yopo::ops {
 
 namespace {
-
-using dnnl::memory;
 
 inline size_t round_up64(size_t n) {
   return (n + 63) / 64 * 64;
@@ -329,34 +328,6 @@ void own_matmul(Context& ctx, int8_t* q, int64_t M, int64_t ldq, const float* sx
 // ---------------------------------------------------------------------------------------------
 // oneDNN path: s8 x s8 -> f32 (the exact integer sums converted to float), scaled afterwards.
 
-MatmulPrimitive build_primitive(Context& ctx, const MatmulKey& k) {
-  MatmulPrimitive p;
-  const memory::desc src({k.m, k.k}, memory::data_type::s8, memory::dims{k.ldx, 1});
-  const memory::desc wei({k.k, k.n}, memory::data_type::s8, memory::dims{1, k.ldw});
-  const memory::desc dst({k.m, k.n}, memory::data_type::f32, memory::dims{k.ldy, 1});
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, ctx.engine());
-    const std::string impl = pd.impl_info_str();
-    if (impl.rfind("ref", 0) == 0) return p;  // far slower than the engine's own kernel
-    p.prim = dnnl::matmul(pd);
-    p.src = memory(src, ctx.engine(), DNNL_MEMORY_NONE);
-    p.weights = memory(wei, ctx.engine(), DNNL_MEMORY_NONE);
-    p.dst = memory(dst, ctx.engine(), DNNL_MEMORY_NONE);
-    p.scratchpad_bytes = pd.scratchpad_desc().get_size();
-    p.scratchpad = memory(pd.scratchpad_desc(), ctx.engine(), DNNL_MEMORY_NONE);
-    p.args = {{DNNL_ARG_SRC, p.src},
-              {DNNL_ARG_WEIGHTS, p.weights},
-              {DNNL_ARG_DST, p.dst},
-              {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
-    p.ok = true;
-  } catch (const dnnl::error&) {
-    p = MatmulPrimitive();
-  }
-  return p;
-}
-
 // Integer sums (as f32) into d [M, N] with row stride ldd; false when oneDNN has no usable
 // implementation.
 bool onednn_sums(Context& ctx, const int8_t* q, int64_t M, const WeightView& w, float* d,
@@ -364,21 +335,9 @@ bool onednn_sums(Context& ctx, const int8_t* q, int64_t M, const WeightView& w, 
   const int64_t K = w.cols, N = w.rows;
   const MatmulKey key{M, N, K, K, w.ld, ldd, DType::I8, false, ctx.threads()};
   OmpThreadScope scope(ctx.threads());
-  MatmulPrimitive* p = ctx.find_matmul(key);
-  if (!p) p = &ctx.add_matmul(key, build_primitive(ctx, key));
-  if (!p->ok) return false;
-  try {
-    p->src.set_data_handle(const_cast<int8_t*>(q));
-    p->weights.set_data_handle(const_cast<void*>(w.data));
-    p->dst.set_data_handle(d);
-    p->scratchpad.set_data_handle(p->scratchpad_bytes
-                                      ? ctx.scratch(Scratch::MatmulScratchpad, p->scratchpad_bytes)
-                                      : nullptr);
-    p->prim.execute(ctx.stream(), p->args);
-    ctx.stream().wait();
-  } catch (const dnnl::error& e) {
-    fail("oneDNN int8 matmul ", M, "x", K, " * (", N, "x", K, ")^T failed: ", e.what());
-  }
+  MatmulPrimitive* p = onednn_primitive(ctx, key);
+  if (!p) return false;
+  run_onednn(ctx, *p, key, q, w.data, d);
   return true;
 }
 
