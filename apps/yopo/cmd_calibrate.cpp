@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "eval/questions.h"
+#include "load_options.h"
 #include "ops/context.h"
 #include "prune/calibration.h"
 #include "prune/head_mask.h"
@@ -28,7 +29,6 @@
 #include "runtime/model_loader.h"
 #include "runtime/prompt.h"
 #include "vision/image.h"
-#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -208,12 +208,7 @@ void add_calibrate_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<CalibrateOptions>();
   cmd->add_option("-m,--model", o->model, "LLaVA checkpoint directory or text GGUF (+ --mmproj)")
       ->required();
-  cmd->add_option("--mmproj", o->llava.mmproj,
-                  "llama.cpp vision projector GGUF (with a GGUF model)");
-  cmd->add_option("--vision-tower", o->llava.vision_tower,
-                  "CLIP tower directory of an original LLaVA checkpoint");
-  cmd->add_option("--tokenizer", o->llava.tokenizer, "tokenizer.model or GGUF to use instead");
-  cmd->add_option("--image-mode", o->llava.image_mode, "Image preprocessing: pad or crop");
+  add_llava_load_options(cmd, o->llava);
   cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw")
       ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, kWeightDtypeHelp)->capture_default_str();

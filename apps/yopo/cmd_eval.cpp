@@ -31,10 +31,10 @@
 #include "eval/score.h"
 #include "eval/sweep.h"
 #include "eval/sweep_plot.h"
+#include "load_options.h"
 #include "models/llama_config.h"
 #include "prune/flops_model.h"
 #include "runtime/llava_answer.h"
-#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -534,11 +534,7 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--task", o->task, "Benchmark: " + tasks)->required();
   cmd->add_option("-m,--model", o->model, "LLaVA checkpoint (HF directory, original, or GGUF)")
       ->required();
-  cmd->add_option("--mmproj", o->llava.mmproj,
-                  "llama.cpp vision projector GGUF (with a GGUF model)");
-  cmd->add_option("--vision-tower", o->llava.vision_tower,
-                  "CLIP tower directory of an original LLaVA checkpoint");
-  cmd->add_option("--tokenizer", o->llava.tokenizer, "tokenizer.model or GGUF to use instead");
+  add_llava_load_options(cmd, o->llava);
   cmd->add_option("--questions", o->questions,
                   "Question file: jsonl (pope gqa vqav2 textvqa mme), ScienceQA json, MMBench tsv")
       ->required();

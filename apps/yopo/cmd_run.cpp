@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "load_options.h"
 #include "ops/context.h"
 #include "prune/plan_spec.h"
 #include "runtime/generator.h"
@@ -16,7 +17,6 @@
 #include "runtime/prompt.h"
 #include "runtime/sampler.h"
 #include "vision/image.h"
-#include "weight_dtype.h"
 
 namespace yopo::cli {
 
@@ -225,12 +225,7 @@ void add_run_command(CLI::App& app, Action& action) {
   cmd->add_flag("--no-bos", o->no_bos, "Do not prepend BOS to the prompt");
   cmd->add_flag("--echo", o->echo, "Print the prompt before the generated text");
   cmd->add_option("--image", o->images, "Image file(s) for a LLaVA model (JPEG, PNG, BMP, GIF)");
-  cmd->add_option("--mmproj", o->llava.mmproj,
-                  "llama.cpp vision projector GGUF (with a GGUF model)");
-  cmd->add_option("--vision-tower", o->llava.vision_tower,
-                  "CLIP tower directory of an original LLaVA checkpoint");
-  cmd->add_option("--tokenizer", o->llava.tokenizer, "tokenizer.model or GGUF to use instead");
-  cmd->add_option("--image-mode", o->llava.image_mode, "Image preprocessing: pad or crop");
+  add_llava_load_options(cmd, o->llava);
   cmd->add_option("--vision-feature-layer", o->llava.feature_layer,
                   "Vision layer whose output is used (HF convention, e.g. -2)");
   cmd->add_option("--template", o->chat_template, "Chat template: vicuna_v1, llava_hf or raw");
