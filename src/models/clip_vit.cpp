@@ -99,7 +99,8 @@ ClipVisionWeights load_clip_weights(const TensorSource& src, const ClipVisionCon
   const std::string& P = names.prefix;
 
   ClipVisionWeights w;
-  const std::string patch_name = gguf ? "v.patch_embd.weight" : P + "embeddings.patch_embedding.weight";
+  const std::string patch_name =
+      gguf ? "v.patch_embd.weight" : P + "embeddings.patch_embedding.weight";
   const std::vector<float> patch = read_tensor_f32(src, patch_name, {d, cfg.channels, p, p});
   w.patch = ops::WeightMatrix::from_f32(patch.data(), d, cfg.channels * p * p, dtype);
   if (gguf && src.find("v.patch_embd.bias")) w.patch_bias = vec("v.patch_embd.bias", d);
@@ -114,20 +115,24 @@ ClipVisionWeights load_clip_weights(const TensorSource& src, const ClipVisionCon
   w.layers.resize(size_t(n_run));
   for (int64_t l = 0; l < n_run; ++l) {
     ClipLayerWeights& L = w.layers[size_t(l)];
-    const std::string b = gguf ? "v.blk." + std::to_string(l) + "."
-                               : P + "encoder.layers." + std::to_string(l) + ".";
+    const std::string b =
+        gguf ? "v.blk." + std::to_string(l) + "." : P + "encoder.layers." + std::to_string(l) + ".";
     auto name = [&](const char* hf, const char* gg) { return b + (gguf ? gg : hf); };
     L.ln1_w = vec(name("layer_norm1.weight", "ln1.weight"), d);
     L.ln1_b = vec(name("layer_norm1.bias", "ln1.bias"), d);
     L.ln2_w = vec(name("layer_norm2.weight", "ln2.weight"), d);
     L.ln2_b = vec(name("layer_norm2.bias", "ln2.bias"), d);
-    L.wq = mat(name("self_attn.q_proj.weight", "attn_q.weight"), d, d);
-    L.wk = mat(name("self_attn.k_proj.weight", "attn_k.weight"), d, d);
-    L.wv = mat(name("self_attn.v_proj.weight", "attn_v.weight"), d, d);
+    std::vector<float> qkv;
+    for (const auto& [hf, gg] :
+         {std::pair{"self_attn.q_proj.", "attn_q."}, std::pair{"self_attn.k_proj.", "attn_k."},
+          std::pair{"self_attn.v_proj.", "attn_v."}}) {
+      const std::vector<float> part = read_tensor_f32(src, b + (gguf ? gg : hf) + "weight", {d, d});
+      qkv.insert(qkv.end(), part.begin(), part.end());
+      const std::vector<float> bias = vec(b + (gguf ? gg : hf) + "bias", d);
+      L.bqkv.insert(L.bqkv.end(), bias.begin(), bias.end());
+    }
+    L.wqkv = ops::WeightMatrix::from_f32(qkv.data(), 3 * d, d, dtype);
     L.wo = mat(name("self_attn.out_proj.weight", "attn_out.weight"), d, d);
-    L.bq = vec(name("self_attn.q_proj.bias", "attn_q.bias"), d);
-    L.bk = vec(name("self_attn.k_proj.bias", "attn_k.bias"), d);
-    L.bv = vec(name("self_attn.v_proj.bias", "attn_v.bias"), d);
     L.bo = vec(name("self_attn.out_proj.bias", "attn_out.bias"), d);
     std::string fc1 = name("mlp.fc1.", "ffn_down."), fc2 = name("mlp.fc2.", "ffn_up.");
     if (gguf && m != d) {
@@ -148,10 +153,17 @@ ClipVisionTower::ClipVisionTower(ClipVisionConfig cfg, ClipVisionWeights w)
 
 namespace {
 
-void add_bias(float* y, int64_t rows, int64_t cols, const float* b) {
-#pragma omp parallel for schedule(static)
+// y[r, c] += b[c] for rows of cols values, row stride ld.
+void add_bias(ops::Context& ctx, float* y, int64_t rows, int64_t cols, int64_t ld, const float* b) {
+#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) y[r * cols + c] += b[c];
+    for (int64_t c = 0; c < cols; ++c) y[r * ld + c] += b[c];
+}
+
+// x += h over n values.
+void add_into(ops::Context& ctx, float* x, const float* h, int64_t n) {
+#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] += h[i];
 }
 
 }  // namespace
@@ -159,8 +171,7 @@ void add_bias(float* y, int64_t rows, int64_t cols, const float* b) {
 void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_images,
                             float* x) const {
   const int64_t S = cfg_.image_size, p = cfg_.patch_size, g = cfg_.grid(), C = cfg_.channels,
-                d = cfg_.dim, np = cfg_.n_patches(), npos = cfg_.n_positions(),
-                k = C * p * p;
+                d = cfg_.dim, np = cfg_.n_patches(), npos = cfg_.n_positions(), k = C * p * p;
   // im2col: one row per patch (row-major over the grid), laid out (c, y, x) like the conv weight.
   std::vector<float> cols(size_t(n_images * np * k));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -178,48 +189,44 @@ void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_im
     float* xi = x + i * npos * d;
     std::memcpy(xi, w_.class_embd.data(), size_t(d) * sizeof(float));
     ops::matmul(ctx, &cols[size_t(i * np * k)], np, k, w_.patch.full(), xi + d, d);
-    if (!w_.patch_bias.empty()) add_bias(xi + d, np, d, w_.patch_bias.data());
+    if (!w_.patch_bias.empty()) add_bias(ctx, xi + d, np, d, d, w_.patch_bias.data());
     for (int64_t r = 0; r < npos; ++r)
       for (int64_t c = 0; c < d; ++c) xi[r * d + c] += w_.pos_embd[size_t(r * d + c)];
   }
-  ops::layer_norm(x, n_images * npos, d, d, w_.pre_ln_w.data(), w_.pre_ln_b.data(),
-                  cfg_.norm_eps, x, d);
+  ops::layer_norm(x, n_images * npos, d, d, w_.pre_ln_w.data(), w_.pre_ln_b.data(), cfg_.norm_eps,
+                  x, d);
 }
 
 void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L, float* x,
                                     int64_t n_images) const {
-  const int64_t d = cfg_.dim, m = cfg_.ffn_dim, npos = cfg_.n_positions(),
-                rows = n_images * npos, hd = cfg_.head_dim();
-  std::vector<float> h(size_t(rows * d)), q(h.size()), k(h.size()), v(h.size()), att(h.size());
+  const int64_t d = cfg_.dim, m = cfg_.ffn_dim, npos = cfg_.n_positions(), rows = n_images * npos,
+                hd = cfg_.head_dim();
+  std::vector<float> h(size_t(rows * d)), qkv(size_t(rows * 3 * d)), att(h.size());
   ops::layer_norm(x, rows, d, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h.data(), d);
-  ops::matmul(ctx, h.data(), rows, d, L.wq.full(), q.data(), d);
-  ops::matmul(ctx, h.data(), rows, d, L.wk.full(), k.data(), d);
-  ops::matmul(ctx, h.data(), rows, d, L.wv.full(), v.data(), d);
-  add_bias(q.data(), rows, d, L.bq.data());
-  add_bias(k.data(), rows, d, L.bk.data());
-  add_bias(v.data(), rows, d, L.bv.data());
+  ops::matmul(ctx, h.data(), rows, d, L.wqkv.full(), qkv.data(), 3 * d);
+  add_bias(ctx, qkv.data(), rows, 3 * d, 3 * d, L.bqkv.data());
   const ops::AttentionShape shape{cfg_.n_heads, cfg_.n_heads, hd};
   for (int64_t i = 0; i < n_images; ++i) {
-    const int64_t o = i * npos * d;
-    ops::attention_full(ctx, q.data() + o, npos, d, k.data() + o, v.data() + o, npos, d, shape,
-                        1.0f / std::sqrt(float(hd)), att.data() + o, d);
+    const float* qi = qkv.data() + i * npos * 3 * d;
+    ops::attention_full(ctx, qi, npos, 3 * d, qi + d, qi + 2 * d, npos, 3 * d, shape,
+                        1.0f / std::sqrt(float(hd)), att.data() + i * npos * d, d);
   }
   ops::matmul(ctx, att.data(), rows, d, L.wo.full(), h.data(), d);
-  add_bias(h.data(), rows, d, L.bo.data());
-  for (int64_t i = 0; i < rows * d; ++i) x[i] += h[size_t(i)];
+  add_bias(ctx, h.data(), rows, d, d, L.bo.data());
+  add_into(ctx, x, h.data(), rows * d);
 
   ops::layer_norm(x, rows, d, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h.data(), d);
   std::vector<float> f(size_t(rows * m));
   ops::matmul(ctx, h.data(), rows, d, L.fc1.full(), f.data(), m);
-  add_bias(f.data(), rows, m, L.b1.data());
+  add_bias(ctx, f.data(), rows, m, m, L.b1.data());
   if (cfg_.quick_gelu) {
     ops::gelu_quick(f.data(), rows * m);
   } else {
     ops::gelu_erf(f.data(), rows * m);
   }
   ops::matmul(ctx, f.data(), rows, m, L.fc2.full(), h.data(), d);
-  add_bias(h.data(), rows, d, L.b2.data());
-  for (int64_t i = 0; i < rows * d; ++i) x[i] += h[size_t(i)];
+  add_bias(ctx, h.data(), rows, d, d, L.b2.data());
+  add_into(ctx, x, h.data(), rows * d);
 }
 
 std::vector<float> ClipVisionTower::encode(ops::Context& ctx, const float* pixels,

@@ -40,15 +40,17 @@ ClipVisionConfig clip_config_from_gguf(const GgufFile& f);
 
 struct ClipLayerWeights {
   std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
-  ops::WeightMatrix wq, wk, wv, wo, fc1, fc2;
-  std::vector<float> bq, bk, bv, bo, b1, b2;
+  ops::WeightMatrix wqkv;  // [3 * dim, dim]: q_proj, k_proj, v_proj rows stacked (one product)
+  ops::WeightMatrix wo, fc1, fc2;
+  std::vector<float> bqkv;  // [3 * dim]: the three biases in the same order
+  std::vector<float> bo, b1, b2;
 };
 
 struct ClipVisionWeights {
-  ops::WeightMatrix patch;         // [dim, channels*patch*patch], conv weight flattened (c, y, x)
-  std::vector<float> patch_bias;   // empty: no bias (CLIP)
-  std::vector<float> class_embd;   // [dim]
-  std::vector<float> pos_embd;     // [n_positions, dim]
+  ops::WeightMatrix patch;        // [dim, channels*patch*patch], conv weight flattened (c, y, x)
+  std::vector<float> patch_bias;  // empty: no bias (CLIP)
+  std::vector<float> class_embd;  // [dim]
+  std::vector<float> pos_embd;    // [n_positions, dim]
   std::vector<float> pre_ln_w, pre_ln_b;
   std::vector<ClipLayerWeights> layers;  // only the layers that are run
 };

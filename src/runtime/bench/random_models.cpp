@@ -153,10 +153,9 @@ int64_t clip_weight_bytes(const ClipVisionWeights& w) {
               floats_bytes(w.pos_embd) + floats_bytes(w.pre_ln_w) + floats_bytes(w.pre_ln_b);
   for (const ClipLayerWeights& L : w.layers) {
     for (const std::vector<float>* v :
-         {&L.ln1_w, &L.ln1_b, &L.ln2_w, &L.ln2_b, &L.bq, &L.bk, &L.bv, &L.bo, &L.b1, &L.b2})
+         {&L.ln1_w, &L.ln1_b, &L.ln2_w, &L.ln2_b, &L.bqkv, &L.bo, &L.b1, &L.b2})
       b += floats_bytes(*v);
-    for (const ops::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.fc1, &L.fc2})
-      b += matrix_bytes(*m);
+    for (const ops::WeightMatrix* m : {&L.wqkv, &L.wo, &L.fc1, &L.fc2}) b += matrix_bytes(*m);
   }
   return b;
 }
@@ -186,15 +185,11 @@ ClipVisionWeights random_clip_weights(const ClipVisionConfig& c, int64_t n_run, 
     L.ln2_w = ones(d);
     L.ln1_b.assign(size_t(d), 0.0f);
     L.ln2_b.assign(size_t(d), 0.0f);
-    L.wq = mat(d, d, 1);
-    L.wk = mat(d, d, 2);
-    L.wv = mat(d, d, 3);
+    L.wqkv = mat(3 * d, d, 1);
     L.wo = mat(d, d, 4);
     L.fc1 = mat(m, d, 5);
     L.fc2 = mat(d, m, 6);
-    L.bq = bias(d, 11);
-    L.bk = bias(d, 12);
-    L.bv = bias(d, 13);
+    L.bqkv = bias(3 * d, 11);
     L.bo = bias(d, 14);
     L.b1 = bias(m, 15);
     L.b2 = bias(d, 16);
