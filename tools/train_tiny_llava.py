@@ -1,0 +1,1162 @@
+#!/usr/bin/env python3
+# Trains yopo's own small LLaVA-1.5-architecture model on the synthetic shapes data
+# (tools/synth_shapes.py) on CPU and writes it in the llava-hf layout to models/yopo-shapes-dense.
+#
+# Architecture (HF LlavaForConditionalGeneration, transformers 4.36.2): CLIP-style ViT (patch 14,
+# 336 px, class token, vision_feature_layer -2, "default" select = class token dropped) ->
+# mlp2x_gelu projector -> LLaMA decoder; LLaMA-2 SentencePiece tokenizer with <image> = 32000,
+# vocab padded to 32064 as llava-hf does; vicuna_v1 prompts exactly as yopo builds them.
+#
+# Stages (no pretrained CLIP or LLM exists here, so every part learns from scratch):
+#   0  vision pre-training (our stand-in for CLIP pre-training): the ViT alone learns dense
+#      per-patch labels (colour, shape, size of the covering object, object centre) through
+#      throw-away linear heads on the vision_feature_layer output.
+#   1  captions (LLaVA's "feature alignment" stage): projector + LLM learn to describe the image;
+#      the ViT is frozen.
+#   2  questions (LLaVA's "visual instruction tuning"): the whole model, multi-turn conversations
+#      of short-answer questions (LLaVA-1.5's "Answer the question using a single word or phrase.").
+#
+# CPU economy: the LM head and the loss are computed only at answer positions; several samples
+# share a batch (right padding, causal attention, so padding never reaches real rows); one image
+# carries several question turns. The decoder forward is our own code over the HF modules'
+# weights (checked against HF's forward at start-up) with hook points (DecoderHooks) where a
+# pruning plan (YOPO window, head mask, layer cut, FFN cut) can act in attention and the MLP.
+#
+# Usage:
+#   nice -n 19 /usr/bin/python3 tools/train_tiny_llava.py                 # full run, ~1 hour
+#   /usr/bin/python3 tools/train_tiny_llava.py --bench                    # measure samples/s
+#   /usr/bin/python3 tools/train_tiny_llava.py --eval-only models/yopo-shapes-dense
+# Deterministic given the seed, thread count and package versions (tools/requirements.txt).
+"""Train the small LLaVA-1.5-style shapes model and write it in the llava-hf layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import CLIPImageProcessor, LlamaTokenizer, LlavaConfig, LlavaForConditionalGeneration
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth_shapes as S  # noqa: E402  (our module, next to this script)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "models" / "yopo-shapes-dense"
+DEFAULT_TOKENIZER = REPO.parent / "shared" / "assets" / "tokenizer" / "llama2-tokenizer.model"
+DEFAULT_DATA = REPO / "data" / "synth"
+
+SEED = 1234
+IMAGE_TOKEN = "<image>"
+IMAGE_TOKEN_ID = 32000
+VOCAB = 32064  # 32000 pieces + <image> + padding rows, as llava-hf-1.5 checkpoints have
+BOS, EOS = 1, 2
+IGNORE = -100
+SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. The assistant "
+          "gives helpful, detailed, and polite answers to the human's questions.")  # kVicunaSystem
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+FEATURE_LAYER = -2
+
+VISION = dict(image_size=336, patch_size=14, num_channels=3, hidden_size=128, intermediate_size=512,
+              num_hidden_layers=4, num_attention_heads=4, hidden_act="quick_gelu",
+              layer_norm_eps=1e-5, projection_dim=128, attention_dropout=0.0)
+TEXT = dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+            num_attention_heads=4, num_key_value_heads=4, hidden_act="silu",
+            max_position_embeddings=2048, rms_norm_eps=1e-5, rope_theta=10000.0, rope_scaling=None,
+            attention_bias=False, tie_word_embeddings=False, bos_token_id=BOS, eos_token_id=EOS,
+            pad_token_id=None, initializer_range=0.02)
+
+
+TEMPLATES = ("vicuna_v1", "llava_hf")
+LLAVA_HF_SHARE = 0.2  # share of training batches in the llava_hf template (no system prompt)
+
+
+def prompt_text(question: str, template: str = "vicuna_v1") -> str:
+    """yopo's format_prompt(template, question, with_image=true): vicuna_v1 (LLaVA's, the one
+    this model is meant for) or llava_hf (what `yopo run` uses by default for llava-hf
+    directories: no system prompt)."""
+    if template == "llava_hf":
+        return f"USER: {IMAGE_TOKEN}\n{question} ASSISTANT:"
+    assert template == "vicuna_v1", template
+    return f"{SYSTEM} USER: {IMAGE_TOKEN}\n{question} ASSISTANT:"
+
+
+# ----------------------------------------------------------------------------------------------
+# Model construction and our own forward (the hook points a pruning plan will use)
+
+
+def build_model(seed: int) -> LlavaForConditionalGeneration:
+    config = LlavaConfig(vision_config=dict(VISION, model_type="clip_vision_model"),
+                         text_config=dict(TEXT, model_type="llama"),
+                         image_token_index=IMAGE_TOKEN_ID, projector_hidden_act="gelu",
+                         vision_feature_select_strategy="default",
+                         vision_feature_layer=FEATURE_LAYER, vocab_size=VOCAB,
+                         torch_dtype="bfloat16")
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).float()
+    # LLaVA's image_newline etc. do not exist in 1.5; the HF init is fine for every module.
+    return model
+
+
+class DecoderHooks:
+    """Where a pruning plan changes the decoder's computation. Every method gets the layer index
+    and returns the (possibly changed) tensor; this base class is the dense model (identity).
+    A YOPO plan (issue 8 part 4) overrides them: attn_bias -> neighbour window between visual
+    tokens; attn_probs -> zero the visual-key columns of pruned heads (no renormalization);
+    attn_out -> zero pruned heads' outputs on visual rows; ffn_act -> zero FFN neurons >= m/r
+    on visual rows; layers >= L_keep: all heads pruned."""
+
+    def attn_bias(self, layer: int, bias: torch.Tensor) -> torch.Tensor:  # [B|1, 1|H, T, K]
+        return bias
+
+    def attn_probs(self, layer: int, probs: torch.Tensor) -> torch.Tensor:  # [B, H, T, K] fp32
+        return probs
+
+    def attn_out(self, layer: int, out: torch.Tensor) -> torch.Tensor:  # [B, H, T, hd]
+        return out
+
+    def ffn_act(self, layer: int, act: torch.Tensor) -> torch.Tensor:  # [B, T, m]
+        return act
+
+
+DENSE = DecoderHooks()
+
+
+def read_plan(path: Path, n_layers: int, n_heads: int, ffn: int) -> List[Dict]:
+    """A yopo pruning plan in its full JSON form (docs/pruning-plans.md: {"layers": [{"visual",
+    "heads", "ffn_width", "window_radius"}, ...]}) as one dict per layer with every field
+    resolved: visual (bool), heads (sorted kept head indices), ffn_width (int), window_radius
+    (int, -1 = none). Only the full form (what yopo writes and what plan_json() below writes)."""
+    return plan_layers(json.loads(Path(path).read_text()), n_layers, n_heads, ffn, str(path))
+
+
+def plan_layers(j: Dict, n_layers: int, n_heads: int, ffn: int, path: str = "plan"
+                ) -> List[Dict]:
+    layers = j.get("layers", [])
+    if not layers:
+        layers = [{} for _ in range(n_layers)]
+    assert len(layers) == n_layers, f"{path}: {len(layers)} layers, model has {n_layers}"
+    out = []
+    for k, lay in enumerate(layers):
+        unknown = set(lay) - {"visual", "heads", "ffn_width", "window_radius"}
+        assert not unknown, f"{path}: layer {k}: unsupported keys {unknown}"
+        visual = bool(lay.get("visual", True))
+        heads = lay.get("heads", "all")
+        heads = (list(range(n_heads)) if heads == "all" else [] if heads == "none"
+                 else sorted(int(h) for h in heads))
+        if not visual:
+            heads = []
+        fw = lay.get("ffn_width")
+        wr = lay.get("window_radius")
+        out.append({"visual": visual, "heads": heads, "ffn_width": ffn if fw is None else int(fw),
+                    "window_radius": -1 if wr is None else int(wr)})
+    return out
+
+
+def plan_json(name: str, layers: List[Dict], n_heads: int, ffn: int) -> Dict:
+    """The full JSON form of a plan (read_plan's inverse), for `yopo --prune FILE`."""
+    out = []
+    for lay in layers:
+        if not lay["visual"]:
+            d = {"visual": False}
+        else:
+            d = {"visual": True,
+                 "heads": "all" if len(lay["heads"]) == n_heads else list(lay["heads"])}
+        d["ffn_width"] = None if lay["ffn_width"] >= ffn else lay["ffn_width"]
+        d["window_radius"] = None if lay["window_radius"] < 0 else lay["window_radius"]
+        out.append(d)
+    return {"name": name, "semantics": "exact", "layers": out}
+
+
+class ImageDampHooks(DecoderHooks):
+    """A training-only curriculum for stage 2 (never in the shipped model): text queries see the
+    image's keys with `damp` subtracted from their scores, so the 576 image rows weigh together
+    like ~576 * exp(-damp) text rows. From scratch, attention over ~600 rows is near uniform and
+    the answer rows hardly read the ~20 question rows (the gradient towards each is diluted
+    ~1/600): without this the model stays at the answer prior for the first ~100 steps. The
+    damp is annealed to 0 during the stage (StageCfg.damp_frac), so the model ends unbiased."""
+
+    def __init__(self, damp: float, img_start: int = 0, n: int = 576):
+        self.damp, self.s, self.n = damp, img_start, n
+
+    def attn_bias(self, layer, bias):
+        if self.damp <= 0:
+            return bias
+        T, K = bias.shape[-2], bias.shape[-1]
+        q = torch.arange(T) + (K - T)
+        text_q = ((q < self.s) | (q >= self.s + self.n)).float()[:, None]  # [T, 1]
+        cols = torch.zeros(K)
+        cols[self.s:self.s + self.n] = 1.0
+        return bias - self.damp * text_q * cols[None, :]
+
+
+class YopoHooks(DecoderHooks):
+    """YOPO's exact semantics (../shared/docs/yopo-method.md, as yopo's `exact` runs them) for
+    one image of grid x grid visual rows at sequence index img_start (the same index in every
+    sample of a batch and in the cache):
+      window:  a visual query reads the visual keys of its (2r+1)^2 grid square (later ones
+               included) instead of the causal visual keys; text keys stay causal;
+      heads:   in a pruned head (every head of a layer with visual false) the probabilities of
+               visual keys are zeroed after the softmax for every query, NOT renormalized, and
+               the head's output is zeroed on visual query rows;
+      ffn:     visual rows use only the first ffn_width neurons (every layer, visual or not).
+    Query rows are the last T of the K key slots (what decoder_hidden passes)."""
+
+    def __init__(self, layers: List[Dict], n_heads: int, img_start: int, grid: int = 24):
+        self.layers, self.s, self.n, self.grid = layers, img_start, grid * grid, grid
+        self.H = n_heads
+        self.q0 = 0
+        self.T = 0
+        idx = torch.arange(self.n)
+        r, c = idx // grid, idx % grid
+        self.dr = (r[:, None] - r[None, :]).abs()
+        self.dc = (c[:, None] - c[None, :]).abs()
+        self.head_keep = [torch.tensor([float(h in lay["heads"]) for h in range(n_heads)])
+                          for lay in layers]
+
+    def _visual_rows(self) -> torch.Tensor:  # [T] bool: which query rows are visual
+        q = torch.arange(self.T) + self.q0
+        return (q >= self.s) & (q < self.s + self.n)
+
+    def attn_bias(self, layer, bias):
+        T, K = bias.shape[-2], bias.shape[-1]
+        self.T, self.q0 = T, K - T
+        R = self.layers[layer]["window_radius"]
+        vis = self._visual_rows()
+        if R < 0 or not bool(vis.any()):
+            return bias
+        rows = torch.nonzero(vis).flatten()
+        g = rows + self.q0 - self.s  # grid index of each visual query row
+        win = (self.dr[g] <= R) & (self.dc[g] <= R)  # [nv, n]
+        out = bias.clone()
+        out[..., rows, self.s:self.s + self.n] = torch.where(win, 0.0, NEG)
+        return out
+
+    def attn_probs(self, layer, probs):
+        keep = self.head_keep[layer]
+        if bool(keep.all()):
+            return probs
+        K = probs.shape[-1]
+        m = torch.ones(self.H, K)
+        m[:, self.s:self.s + self.n] = keep[:, None]
+        return probs * m[None, :, None, :]
+
+    def attn_out(self, layer, out):
+        keep = self.head_keep[layer]
+        vis = self._visual_rows()
+        if bool(keep.all()) or not bool(vis.any()):
+            return out
+        m = 1.0 - (1.0 - keep)[:, None] * vis.float()[None, :]  # [H, T]
+        return out * m[None, :, :, None]
+
+    def ffn_act(self, layer, act):
+        w = self.layers[layer]["ffn_width"]
+        vis = self._visual_rows()
+        if w >= act.shape[-1] or not bool(vis.any()):
+            return act
+        m = torch.ones(act.shape[-2], act.shape[-1])
+        m[vis, w:] = 0.0
+        return act * m
+
+
+def vision_features(model, pixel_values: torch.Tensor) -> torch.Tensor:
+    """CLIP tower up to vision_feature_layer (-2: the last layer is never run), class token
+    dropped: [N, 576, d_vision]."""
+    vm = model.vision_tower.vision_model
+    h = vm.pre_layrnorm(vm.embeddings(pixel_values))
+    n_run = len(vm.encoder.layers) + 1 + FEATURE_LAYER
+    for layer in vm.encoder.layers[:n_run]:
+        h = layer(h, None, None)[0]
+    return h[:, 1:]
+
+
+def encode_images(model, pixel_values: torch.Tensor) -> torch.Tensor:
+    return model.multi_modal_projector(vision_features(model, pixel_values))
+
+
+def rope_tables(pos: torch.Tensor, hd: int, theta: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of HF LLaMA's rotate-half RoPE for positions pos [T] or [B, T]:
+    [1|B, 1, T, hd] (broadcast over heads)."""
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    ang = pos.float()[..., None] * inv
+    emb = torch.cat([ang, ang], dim=-1)
+    if emb.ndim == 2:
+        emb = emb[None]
+    return emb.cos()[:, None], emb.sin()[:, None]
+
+
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    hd = x.shape[-1]
+    x1, x2 = x[..., :hd // 2], x[..., hd // 2:]
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+NEG = torch.finfo(torch.float32).min
+
+
+def causal_bias(t: int, past: int = 0) -> torch.Tensor:
+    """[1, 1, t, past + t]: 0 where a query may look, a large negative number elsewhere."""
+    q = torch.arange(t)[:, None] + past
+    k = torch.arange(past + t)[None, :]
+    return torch.where(k <= q, 0.0, NEG)[None, None]
+
+
+def decoder_hidden(model, embeds: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor,
+                   hooks: DecoderHooks = DENSE, past: Optional[List] = None,
+                   keep_kv: bool = False):
+    """Our own LLaMA decoder forward over the HF modules' weights. embeds [B, T, d];
+    positions [T] or [B, T]; bias broadcastable to [B, H, T, past + T] (added to the scaled
+    scores). past: per-layer (k, v) of earlier rows, [1|B, H, P, hd].
+    Returns the final-norm hidden states [B, T, d] (and the per-layer (k, v) when keep_kv)."""
+    lm = model.language_model.model
+    cfg = model.config.text_config
+    n_h, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+    hd = cfg.hidden_size // n_h
+    B, T, _ = embeds.shape
+    cos, sin = rope_tables(positions, hd, cfg.rope_theta)
+    scale = 1.0 / math.sqrt(hd)
+    h = embeds
+    kv_out = []
+    for i, layer in enumerate(lm.layers):
+        a = layer.self_attn
+        x = layer.input_layernorm(h)
+        q = a.q_proj(x).view(B, T, n_h, hd).transpose(1, 2)
+        k = a.k_proj(x).view(B, T, n_kv, hd).transpose(1, 2)
+        v = a.v_proj(x).view(B, T, n_kv, hd).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        if past is not None:
+            pk, pv = past[i]
+            k = torch.cat([pk.expand(B, -1, -1, -1), k], dim=2)
+            v = torch.cat([pv.expand(B, -1, -1, -1), v], dim=2)
+        if keep_kv:
+            kv_out.append((k, v))
+        if n_kv != n_h:
+            k = k.repeat_interleave(n_h // n_kv, dim=1)
+            v = v.repeat_interleave(n_h // n_kv, dim=1)
+        K = k.shape[2]
+        b = hooks.attn_bias(i, bias).expand(B, n_h, T, K).reshape(B * n_h, T, K)
+        # scores = bias + (q k^T) / sqrt(hd), fused (HF divides after the product; the two
+        # differ by rounding only)
+        s = torch.baddbmm(b, q.reshape(B * n_h, T, hd), k.reshape(B * n_h, K, hd).transpose(1, 2),
+                          beta=1.0, alpha=scale)
+        p = torch.softmax(s.view(B, n_h, T, K), dim=-1)
+        p = hooks.attn_probs(i, p)
+        o = hooks.attn_out(i, torch.matmul(p, v))
+        h = h + a.o_proj(o.transpose(1, 2).reshape(B, T, n_h * hd))
+        x = layer.post_attention_layernorm(h)
+        mlp = layer.mlp
+        act = hooks.ffn_act(i, mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
+        h = h + mlp.down_proj(act)
+    h = lm.norm(h)
+    return (h, kv_out) if keep_kv else h
+
+
+def assemble(model, before: Sequence[int], image_rows: torch.Tensor,
+             afters: Sequence[Sequence[int]]) -> Tuple[torch.Tensor, int]:
+    """Embeddings [B, T, d] of `before` + one image's rows + after[b], right-padded with BOS
+    embeddings (never seen by real rows: causal). image_rows [B, 576, d]."""
+    emb = model.get_input_embeddings()
+    B = image_rows.shape[0]
+    t_after = max(len(a) for a in afters)
+    pre = emb(torch.tensor(before))[None].expand(B, -1, -1)
+    ids = torch.full((B, t_after), BOS, dtype=torch.long)
+    for b, a in enumerate(afters):
+        ids[b, :len(a)] = torch.tensor(a)
+    return torch.cat([pre, image_rows, emb(ids)], dim=1), t_after
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenization (exactly yopo's tokenize_with_images / LLaVA's tokenizer_image_token)
+
+
+class Tok:
+    def __init__(self, path: Path):
+        import sentencepiece
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(path))
+        assert self.sp.get_piece_size() == 32000
+        self.cache: Dict[str, List[int]] = {}
+
+    def enc(self, text: str) -> List[int]:
+        if text not in self.cache:
+            self.cache[text] = self.sp.encode(text)
+        return self.cache[text]
+
+    def prompt(self, question: str, template: str = "vicuna_v1") -> List[int]:
+        before, after = prompt_text(question, template).split(IMAGE_TOKEN)
+        return [BOS] + self.enc(before) + [IMAGE_TOKEN_ID] + self.enc(after)
+
+    def split_prompt(self, question: str, template: str = "vicuna_v1"
+                     ) -> Tuple[List[int], List[int]]:
+        ids = self.prompt(question, template)
+        k = ids.index(IMAGE_TOKEN_ID)
+        return ids[:k], ids[k + 1:]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.sp.decode([i for i in ids if i < 32000])
+
+
+def conversation(tok: Tok, turns: List[Tuple[str, str]], template: str = "vicuna_v1"
+                 ) -> Tuple[List[int], List[int], List[int]]:
+    """vicuna_v1 multi-turn: SYSTEM USER: <image>\\nQ1 ASSISTANT: A1</s>USER: Q2 ASSISTANT: A2</s>..
+    Returns (ids before the image, ids after it, labels of the ids after it). The first turn is
+    token for token the prompt yopo builds for Q1, then the answer ' A1' and </s>."""
+    before, after = tok.split_prompt(turns[0][0], template)
+    labels = [IGNORE] * len(after)
+    for k, (q, a) in enumerate(turns):
+        if k > 0:
+            ids = tok.enc(f"USER: {q} ASSISTANT:")
+            after += ids
+            labels += [IGNORE] * len(ids)
+        ans = tok.enc(a) + [EOS]
+        after += ans
+        labels += ans
+    return before, after, labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+
+def pixel_values(img_u8: np.ndarray) -> torch.Tensor:
+    """CLIPImageProcessor on a 336x336 image: resize/crop are the identity, then rescale and
+    normalize (checked against the HF processor in main)."""
+    x = img_u8.astype(np.float32) / 255.0
+    x = (x - np.array(CLIP_MEAN, np.float32)) / np.array(CLIP_STD, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+QTYPE_WEIGHTS = {"exist": 0.20, "color": 0.10, "shape": 0.08, "count": 0.16, "position": 0.20,
+                 "nearest": 0.10, "size": 0.16}
+
+
+def sample_turns(scene: S.Scene, rng: random.Random, n_turns: int) -> List[Tuple[str, str]]:
+    nrng = np.random.Generator(np.random.PCG64(rng.getrandbits(63)))
+    pools = {t: list(q) for t, q in S.all_questions(scene, nrng).items() if q}
+    for t in pools:
+        rng.shuffle(pools[t])
+    turns = []
+    while len(turns) < n_turns and pools:
+        types = list(pools)
+        t = rng.choices(types, weights=[QTYPE_WEIGHTS[x] for x in types])[0]
+        q, a = pools[t].pop()
+        if not pools[t]:
+            del pools[t]
+        # LLaVA-1.5's short-answer instruction; always possible on the first turn (the form
+        # the evaluation uses), sometimes on later turns (it costs 12 tokens a turn).
+        r = rng.random() if not turns else 0.75 + 0.25 * rng.random()
+        q = f"{q}\n{S.SUFFIX}" if r < 0.75 else (f"{q} {S.SUFFIX}" if r < 0.82 else q)
+        turns.append((q, a))
+    return turns
+
+
+class Stream:
+    """Training scenes, rendered on the fly: index i of the train split, never reused."""
+
+    def __init__(self, start: int):
+        self.next = start
+
+    def take(self, n: int) -> List[S.Scene]:
+        out = [S.make_scene("train", self.next + k) for k in range(n)]
+        self.next += n
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses per stage
+
+
+def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
+    px = torch.stack([pixel_values(S.render(sc)) for sc in scenes])
+    rows = encode_images(model, px)
+    before = convs[0][0]
+    emb, t_after = assemble(model, before, rows, [c[1] for c in convs])
+    T = emb.shape[1]
+    off = len(before) + rows.shape[1]
+    if isinstance(hooks, (YopoHooks, ImageDampHooks)):
+        hooks.s = len(before)
+    hid = decoder_hidden(model, emb, torch.arange(T), causal_bias(T), hooks)
+    idx_b, idx_t, tgt = [], [], []
+    for b, (_, after, labels) in enumerate(convs):
+        for j, lab in enumerate(labels):
+            if lab != IGNORE:
+                idx_b.append(b)
+                idx_t.append(off + j - 1)  # the row before the target predicts it
+                tgt.append(lab)
+    h = hid[torch.tensor(idx_b), torch.tensor(idx_t)]
+    logits = model.language_model.lm_head(h)
+    return F.cross_entropy(logits, torch.tensor(tgt)), len(tgt)
+
+
+N_COMBOS = len(S.COLORS) * len(S.SHAPES)
+MAX_COUNT = 6
+
+
+class PatchHeads(torch.nn.Module):
+    """Stage-0 heads (thrown away afterwards). Per patch: colour, shape and size of the covering
+    object, object centre, the patch's row and column. On the mean of all patch features (what a
+    uniform attention over the image reads): which colour+shape combinations the image holds, how
+    many shapes of each kind, how many in all."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.color = torch.nn.Linear(d, len(S.COLORS) + 1)
+        self.shape = torch.nn.Linear(d, len(S.SHAPES) + 1)
+        self.size = torch.nn.Linear(d, 3)
+        self.center = torch.nn.Linear(d, 2)
+        self.row = torch.nn.Linear(d, S.GRID)
+        self.col = torch.nn.Linear(d, S.GRID)
+        self.combos = torch.nn.Linear(d, N_COMBOS)
+        self.shape_counts = torch.nn.Linear(d, len(S.SHAPES) * (MAX_COUNT + 1))
+        self.total = torch.nn.Linear(d, MAX_COUNT + 1)
+
+
+def image_labels(sc: S.Scene) -> Dict[str, torch.Tensor]:
+    combos = torch.zeros(N_COMBOS)
+    counts = torch.zeros(len(S.SHAPES), dtype=torch.long)
+    for o in sc.objects:
+        combos[S.SHAPES.index(o.shape) * len(S.COLORS) + S.COLORS.index(o.color)] = 1
+        counts[S.SHAPES.index(o.shape)] += 1
+    return {"combos": combos, "shape_counts": counts,
+            "total": torch.tensor(len(sc.objects), dtype=torch.long)}
+
+
+def vision_loss(model, heads: PatchHeads, scenes: List[S.Scene]):
+    imgs, labels = [], {k: [] for k in ("color", "shape", "size", "center")}
+    glob = {k: [] for k in ("combos", "shape_counts", "total")}
+    for sc in scenes:
+        img, lab = S.render(sc, with_labels=True)
+        imgs.append(pixel_values(img))
+        for k, v in S.patch_labels(sc, lab).items():
+            labels[k].append(torch.from_numpy(v))
+        for k, v in image_labels(sc).items():
+            glob[k].append(v)
+    B = len(scenes)
+    grid = torch.arange(S.GRID * S.GRID)
+    labels["row"] = [grid // S.GRID] * B
+    labels["col"] = [grid % S.GRID] * B
+    feats = vision_features(model, torch.stack(imgs))  # [B, 576, dv]
+    total, accs = 0.0, {}
+    for k in labels:
+        logits = getattr(heads, k)(feats).reshape(-1, getattr(heads, k).out_features)
+        y = torch.stack(labels[k]).reshape(-1)
+        w = None
+        if k == "center":  # rare positives
+            w = torch.tensor([1.0, 20.0])
+        total = total + F.cross_entropy(logits, y, weight=w)
+        accs[k] = float((logits.argmax(-1) == y).float().mean())
+    pooled = feats.mean(dim=1)
+    y = torch.stack(glob["combos"])
+    logits = heads.combos(pooled)
+    total = total + F.binary_cross_entropy_with_logits(logits, y) * 4
+    accs["combos"] = float(((logits > 0).float() == y).all(-1).float().mean())
+    logits = heads.shape_counts(pooled).view(B * len(S.SHAPES), MAX_COUNT + 1)
+    y = torch.stack(glob["shape_counts"]).reshape(-1)
+    total = total + F.cross_entropy(logits, y)
+    accs["counts"] = float((logits.argmax(-1) == y).float().mean())
+    logits = heads.total(pooled)
+    y = torch.stack(glob["total"])
+    total = total + F.cross_entropy(logits, y)
+    accs["total"] = float((logits.argmax(-1) == y).float().mean())
+    return total, accs
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation (greedy, the image prefix computed once per image)
+
+
+@torch.no_grad()
+def answer_questions(model, tok: Tok, img_u8: np.ndarray, questions: List[str],
+                     max_new: int = 8, hooks=DENSE, template: str = "vicuna_v1"
+                     ) -> List[Tuple[str, List[int]]]:
+    """Greedy answers to several questions about one image: the image prefix (system prompt +
+    576 rows) once, then all questions as one right-padded batch, then one token per step;
+    padded key slots are masked for every later query, so each row computes exactly what it
+    would alone."""
+    px = pixel_values(img_u8)[None]
+    rows = encode_images(model, px)
+    before, _ = tok.split_prompt(questions[0], template)
+    if isinstance(hooks, YopoHooks):
+        hooks.s = len(before)
+    emb = model.get_input_embeddings()
+    pre = torch.cat([emb(torch.tensor(before))[None], rows], dim=1)
+    P = pre.shape[1]
+    _, past = decoder_hidden(model, pre, torch.arange(P), causal_bias(P), hooks, keep_kv=True)
+    afters = []
+    for q in questions:
+        b2, after = tok.split_prompt(q, template)
+        assert b2 == before
+        afters.append(after)
+    Q, L = len(afters), max(len(a) for a in afters)
+    ids = torch.full((Q, L), BOS, dtype=torch.long)
+    valid = torch.ones(Q, P + L, dtype=torch.bool)
+    for r, a in enumerate(afters):
+        ids[r, :len(a)] = torch.tensor(a)
+        valid[r, P + len(a):] = False
+    pos = (P + torch.arange(L))[None].expand(Q, L)
+    h, past = decoder_hidden(model, emb(ids), pos, causal_bias(L, P), hooks, past, keep_kv=True)
+    last = torch.tensor([len(a) - 1 for a in afters])
+    nxt = model.language_model.lm_head(h[torch.arange(Q), last]).argmax(-1)
+    new: List[List[int]] = [[] for _ in range(Q)]
+    done = [False] * Q
+    next_pos = torch.tensor([P + len(a) for a in afters])
+    for step in range(max_new):
+        for r in range(Q):
+            if not done[r]:
+                if int(nxt[r]) == EOS:
+                    done[r] = True
+                else:
+                    new[r].append(int(nxt[r]))
+        if all(done) or step == max_new - 1:
+            break
+        valid = torch.cat([valid, torch.ones(Q, 1, dtype=torch.bool)], dim=1)
+        bias = torch.where(valid, 0.0, NEG)[:, None, None, :]
+        h, past = decoder_hidden(model, emb(nxt)[:, None], next_pos[:, None], bias, hooks, past,
+                                 keep_kv=True)
+        nxt = model.language_model.lm_head(h[:, -1]).argmax(-1)
+        next_pos = next_pos + 1
+    return [(tok.decode(n), n) for n in new]
+
+
+def subtype(question: str, qtype: str) -> str:
+    """Finer question kinds inside a type (their blind priors differ)."""
+    if qtype == "count":
+        if question.startswith("How many shapes"):
+            return "count/total"
+        return "count/by_size" if ("small shapes" in question or "large shapes" in question) \
+            else "count/by_shape"
+    if qtype == "position":
+        return "position/side" if question.startswith("Which side") else "position/yes_no"
+    if qtype == "size":
+        return "size/compare" if question.startswith("Which is") else "size/class"
+    return qtype
+
+
+def eval_items(split: str, index: int):
+    """(question, answer, type, subtype) of the fixed evaluation questions of one image."""
+    pope, gqa = S.eval_questions(S.make_scene(split, index))
+    return ([(q, a, f"pope_{c}", f"pope_{c}") for q, a, c in pope] +
+            [(q, a, t, subtype(q, t)) for q, a, t in gqa])
+
+
+def evaluate(model, tok: Tok, split: str, n_images: int, answers_out: Optional[Path] = None,
+             template: str = "vicuna_v1", hooks: DecoderHooks = DENSE) -> Dict[str, Dict]:
+    """Per-question-type (and subtype) accuracy on the fixed evaluation questions of `split`
+    (the questions synth_shapes.py writes: POPE per category, GQA-like per type), greedy."""
+    model.eval()
+    stats: Dict[str, List[int]] = {}
+    pope_yes = {"pred": 0, "n": 0}
+    lines = []
+    for i in range(n_images):
+        sc = S.make_scene(split, i)
+        items = eval_items(split, i)
+        answers = answer_questions(model, tok, S.render(sc),
+                                   [f"{q}\n{S.SUFFIX}" for q, _, _, _ in items],
+                                   template=template, hooks=hooks)
+        for (q, a, cat, sub), (text, _) in zip(items, answers):
+            got = S.normalize_answer(text)
+            if cat.startswith("pope"):
+                got = got.split(" ")[0] if got else ""
+                pope_yes["pred"] += got == "yes"
+                pope_yes["n"] += 1
+            ok = int(got == S.normalize_answer(a))
+            for key in {cat, sub}:
+                stats.setdefault(key, [0, 0])
+                stats[key][0] += ok
+                stats[key][1] += 1
+            lines.append(json.dumps({"image": sc.image_name, "question": q, "answer": a,
+                                     "output": text, "type": sub, "correct": bool(ok)}))
+    model.train()
+    if answers_out:
+        answers_out.write_text("\n".join(lines) + "\n")
+    res = {k: {"acc": v[0] / v[1], "n": v[1]} for k, v in sorted(stats.items())}
+    res["_pope_yes_ratio"] = {"acc": pope_yes["pred"] / max(1, pope_yes["n"]), "n": pope_yes["n"]}
+    return res
+
+
+def blind_baseline(split: str, n_images: int) -> Dict[str, Dict]:
+    """What answering without the image can reach, per type and subtype: the most frequent
+    answer, except for "Which is larger/smaller, the A or the B?" where naming either of the
+    two objects is right half of the time (0.5)."""
+    answers: Dict[str, List[str]] = {}
+    for i in range(n_images):
+        for q, a, cat, sub in eval_items(split, i):
+            for key in {cat, sub}:
+                answers.setdefault(key, []).append("<named>" if sub == "size/compare" else a)
+    out = {}
+    for k, v in sorted(answers.items()):
+        if all(x == "<named>" for x in v):
+            out[k] = {"acc": 0.5, "answer": "either named object", "n": len(v)}
+            continue
+        vals = [x for x in v if x != "<named>"]
+        best = max(set(vals), key=vals.count)
+        n_named = v.count("<named>")
+        out[k] = {"acc": (vals.count(best) + 0.5 * n_named) / len(v), "answer": best, "n": len(v)}
+    for k in list(out):  # a type with subtypes: the best blind answer of each subtype
+        subs = [x for x in out if x.startswith(k + "/")]
+        if subs:
+            out[k] = {"acc": sum(out[x]["acc"] * out[x]["n"] for x in subs) / out[k]["n"],
+                      "answer": "per subtype", "n": out[k]["n"]}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Training loop
+
+
+@dataclass
+class StageCfg:
+    name: str
+    steps: int
+    batch: int
+    lr: float
+    warmup: int
+    # > 0: the stage runs for this many wall-clock seconds instead of `steps`, its cosine decay
+    # following the elapsed share of that time (the lr of every step is logged in loss.csv,
+    # and --replay-lr reruns exactly those steps).
+    time_budget: float = 0.0
+    lr_replay: Optional[List[float]] = None
+    damp_replay: Optional[List[float]] = None
+
+
+def lr_at(step: int, cfg: StageCfg, elapsed: float = 0.0, t_warm: float = 0.0) -> float:
+    if cfg.lr_replay is not None:
+        return cfg.lr_replay[step]
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.time_budget > 0:
+        t = min(1.0, (elapsed - t_warm) / max(1.0, cfg.time_budget - t_warm))
+    else:
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def set_trainable(model, parts: Sequence[str]):
+    for name, p in model.named_parameters():
+        p.requires_grad = any(name.startswith(x) for x in parts)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: random.Random,
+              args, heads: Optional[PatchHeads] = None, vit_lr_scale: float = 1.0,
+              hooks: DecoderHooks = DENSE):
+    if cfg.steps <= 0:
+        return
+    if cfg.name == "vision":
+        params = set_trainable(model, ["vision_tower."])
+        groups = [{"params": params + list(heads.parameters()), "lr_scale": 1.0}]
+    elif cfg.name == "caption":
+        params = set_trainable(model, ["multi_modal_projector.", "language_model."])
+        groups = [{"params": params, "lr_scale": 1.0}]
+    else:
+        set_trainable(model, ["multi_modal_projector.", "language_model."] +
+                      (["vision_tower."] if vit_lr_scale > 0 else []))
+        vit = [p for n, p in model.named_parameters()
+               if n.startswith("vision_tower.") and p.requires_grad]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
+        groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
+    decay_groups = []
+    for g in groups:
+        decay = [p for p in g["params"] if p.ndim >= 2]
+        nodecay = [p for p in g["params"] if p.ndim < 2]
+        decay_groups.append({"params": decay, "weight_decay": 0.01, "lr_scale": g["lr_scale"]})
+        decay_groups.append({"params": nodecay, "weight_decay": 0.0, "lr_scale": g["lr_scale"]})
+    opt = torch.optim.AdamW(decay_groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8)
+    model.train()
+    t0, c0 = time.time(), time.process_time()
+    n_steps = len(cfg.lr_replay) if cfg.lr_replay is not None else (
+        10**9 if cfg.time_budget > 0 else cfg.steps)
+    t_warm = 0.0
+    for step in range(n_steps):
+        if cfg.time_budget > 0:
+            if args.time_file and Path(args.time_file).exists():  # changed while running
+                try:
+                    cfg.time_budget = float(Path(args.time_file).read_text().split()[0])
+                except (ValueError, IndexError):
+                    pass
+            if time.time() - t0 >= cfg.time_budget:
+                break
+        if step == cfg.warmup:
+            t_warm = time.time() - t0
+        lr = lr_at(step, cfg, time.time() - t0, t_warm)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        scenes = stream.take(cfg.batch)
+        extra = ""
+        if cfg.name == "vision":
+            loss, accs = vision_loss(model, heads, scenes)
+            n_tgt = len(scenes) * S.GRID * S.GRID
+            extra = " ".join(f"{k}={v:.3f}" for k, v in accs.items())
+        else:  # one template per batch (the image rows sit at the same index in every sample)
+            template = "llava_hf" if rng.random() < LLAVA_HF_SHARE else "vicuna_v1"
+            if cfg.name == "caption":
+                convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
+                                      template) for sc in scenes]
+            else:
+                convs = [conversation(tok, sample_turns(sc, rng, args.turns), template)
+                         for sc in scenes]
+            h = hooks if cfg.name == "qa" else DENSE
+            if cfg.name == "qa" and h is DENSE and (args.image_damp > 0 or cfg.damp_replay):
+                # annealed linearly to 0 over the first damp_frac of the stage (time or steps)
+                frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
+                        else step / max(1, n_steps))
+                damp = args.image_damp * max(0.0, 1.0 - frac / args.damp_frac)
+                if cfg.damp_replay:
+                    damp = cfg.damp_replay[step]
+                h = ImageDampHooks(damp)
+            loss, n_tgt = lm_loss(model, tok, scenes, convs, h)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+        opt.step()
+        el = time.time() - t0
+        log_rows.append({"damp": h.damp if isinstance(h, ImageDampHooks) else 0.0}
+                        if cfg.name not in ("vision", "caption") else {})
+        log_rows[-1].update({"stage": cfg.name, "step": step, "loss": float(loss), "lr": lr,
+                         "targets": n_tgt, "elapsed_s": round(el, 2),
+                         "cpu_s": round(time.process_time() - c0, 2)})
+        if step % args.log_every == 0 or step == n_steps - 1:
+            print(f"[{cfg.name}] step {step}/{n_steps if n_steps < 10**9 else 'timed'} loss {float(loss):.4f} lr {lr:.2e} "
+                  f"{el:.0f}s ({el / (step + 1):.2f}s/step) {extra}", flush=True)
+        if (cfg.name == "qa" and args.eval_every and step > 0 and step % args.eval_every == 0):
+            res = evaluate(model, tok, "val", args.val_images, hooks=hooks)
+            print(f"[qa] step {step} val " + " ".join(f"{k}={v['acc']:.2f}"
+                                                    for k, v in res.items()), flush=True)
+        write_log(log_rows, args.log_dir)
+        if step % 25 == 24:  # lets a stopped run be picked up (--resume)
+            torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{cfg.name}_latest.pt")
+
+
+def replay_lrs(path: Optional[Path], key: str = "lr") -> Optional[List[float]]:
+    """The per-step `key` column (lr or damp) of stage 2 in an earlier run's loss.csv."""
+    if path is None:
+        return None
+    lines = path.read_text().split("\n")
+    keys = lines[0].split(",")
+    rows = [dict(zip(keys, x.split(","))) for x in lines[1:] if x]
+    return [float(r.get(key, 0.0)) for r in rows if r["stage"] == "qa"]
+
+
+def write_log(rows: List[Dict], log_dir: Path) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s", "damp"]
+    lines = [",".join(keys)] + [",".join(str(r.get(k, 0.0)) for k in keys) for r in rows]
+    (log_dir / "loss.csv").write_text("\n".join(lines) + "\n")
+
+
+def write_svg(rows: List[Dict], path: Path) -> None:
+    """Hand-written SVG of the loss curves (matplotlib is not installed here): one panel per
+    stage, raw loss in light colour and a 25-step moving average on top."""
+    stages = [s for s in ("vision", "caption", "qa") if any(r["stage"] == s for r in rows)]
+    W, H, pad = 300, 220, 40
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W * len(stages) + 20}" '
+             f'height="{H + 30}" font-family="sans-serif" font-size="11">',
+             '<rect width="100%" height="100%" fill="white"/>']
+    for k, st in enumerate(stages):
+        ys = [r["loss"] for r in rows if r["stage"] == st]
+        x0 = 10 + k * W
+        lo, hi = 0.0, max(ys[: max(1, len(ys))]) * 1.05
+        hi = max(hi, 1e-6)
+
+        def px(i, y):
+            return (x0 + pad + (W - pad - 10) * i / max(1, len(ys) - 1),
+                    10 + (H - pad) * (1 - (y - lo) / (hi - lo)))
+
+        parts.append(f'<rect x="{x0 + pad}" y="10" width="{W - pad - 10}" height="{H - pad}" '
+                     'fill="none" stroke="#888"/>')
+        for frac in (0, 0.25, 0.5, 0.75, 1.0):
+            yv = lo + (hi - lo) * frac
+            _, yy = px(0, yv)
+            parts.append(f'<text x="{x0 + pad - 4}" y="{yy + 4:.1f}" text-anchor="end">'
+                         f'{yv:.2f}</text>')
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(i, y) for i, y in enumerate(ys)))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="#9cc3e6" stroke-width="1"/>')
+        avg = [sum(ys[max(0, i - 24):i + 1]) / (i + 1 - max(0, i - 24)) for i in range(len(ys))]
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(i, y) for i, y in enumerate(avg)))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="#1f5fa8" stroke-width="1.6"/>')
+        parts.append(f'<text x="{x0 + pad + (W - pad) / 2:.0f}" y="{H - 12}" text-anchor="middle">'
+                     f'stage {st}: step (0..{len(ys) - 1}), loss</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving and checks
+
+
+def hf_tokenizer(sp_path: Path) -> LlamaTokenizer:
+    tok = LlamaTokenizer(vocab_file=str(sp_path), legacy=True, add_bos_token=True,
+                         add_eos_token=False)
+    tok.add_tokens([transformers.AddedToken(IMAGE_TOKEN, special=True, normalized=False)],
+                   special_tokens=True)
+    assert tok.convert_tokens_to_ids(IMAGE_TOKEN) == IMAGE_TOKEN_ID
+    return tok
+
+
+def image_processor() -> CLIPImageProcessor:
+    return CLIPImageProcessor(do_resize=True, size={"shortest_edge": 336}, resample=3,
+                              do_center_crop=True, crop_size={"height": 336, "width": 336},
+                              do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+                              image_mean=CLIP_MEAN, image_std=CLIP_STD, do_convert_rgb=True)
+
+
+def save_checkpoint(model, sp_path: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("model.safetensors", "config.json", "tokenizer.model"):
+        (out / f).unlink(missing_ok=True)
+    shipped = build_model(0)
+    shipped.load_state_dict(model.state_dict())
+    shipped = shipped.to(torch.bfloat16)
+    shipped.config.torch_dtype = "bfloat16"
+    shipped.save_pretrained(out, safe_serialization=True)
+    hf_tokenizer(sp_path).save_pretrained(out)
+    image_processor().save_pretrained(out)
+    # The LLaMA-2 SentencePiece model is a shared asset that the repository must not copy:
+    # tests and `yopo run --tokenizer` read it from ../shared/assets.
+    (out / "tokenizer.model").unlink(missing_ok=True)
+
+
+def load_shipped(out: Path) -> LlavaForConditionalGeneration:
+    """The checkpoint as stored (bf16), upcast to f32."""
+    # straight to float32 (exact for bf16 weights): loading as bfloat16 and calling .float()
+    # would leave LLaMA's RoPE cos/sin cache rounded to bf16 (transformers 4.36)
+    m = LlavaForConditionalGeneration.from_pretrained(out, torch_dtype=torch.float32)
+    return m.eval()
+
+
+@torch.no_grad()
+def check_forward_against_hf(model, tok: Tok) -> float:
+    """Our decoder/vision code must compute what HF's LlavaForConditionalGeneration computes."""
+    model.eval()
+    sc = S.make_scene("val", 0)
+    img = S.render(sc)
+    ids = tok.prompt("How many circles are there?")
+    px = pixel_values(img)[None]
+    hf_px = image_processor()(images=[img], return_tensors="pt")["pixel_values"]
+    assert (hf_px - px).abs().max() < 1e-5, "pixel values differ from CLIPImageProcessor"
+    ref = model(input_ids=torch.tensor([ids]), pixel_values=px,
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits[0]
+    k = ids.index(IMAGE_TOKEN_ID)
+    emb, _ = assemble(model, ids[:k], encode_images(model, px), [ids[k + 1:]])
+    T = emb.shape[1]
+    ours = model.language_model.lm_head(decoder_hidden(model, emb, torch.arange(T),
+                                                       causal_bias(T)))[0]
+    err = float((ours - ref).abs().max())
+    # Cached-prefix path == full forward.
+    P = k + px.shape[0] * 576
+    _, past = decoder_hidden(model, emb[:, :P], torch.arange(P), causal_bias(P), keep_kv=True)
+    h2 = decoder_hidden(model, emb[:, P:], torch.arange(P, T), causal_bias(T - P, P), past=past)
+    err2 = float((model.language_model.lm_head(h2)[0] - ref[P:]).abs().max())
+    # Batched greedy answers == one question at a time.
+    qs = [f"How many circles are there?\n{S.SUFFIX}", "What color is the square?",
+          f"Is there a red circle in the image?\n{S.SUFFIX}"]
+    batched = answer_questions(model, tok, img, qs, max_new=3)
+    single = [answer_questions(model, tok, img, [q], max_new=3)[0] for q in qs]
+    assert [b[1] for b in batched] == [x[1] for x in single], (batched, single)
+    model.train()
+    assert err < 1e-4 and err2 < 1e-4, f"own forward differs from HF: {err}, cached {err2}"
+    return max(err, err2)
+
+
+def count_params(model) -> Dict[str, int]:
+    out: Dict[str, int] = {}
+    for n, p in model.named_parameters():
+        key = n.split(".")[0]
+        if "embed_tokens" in n or "lm_head" in n:
+            key = "language_model (embed + lm_head)"
+        out[key] = out.get(key, 0) + p.numel()
+    return out
+
+
+def bench(model, tok, args):
+    """Seconds per training step of each stage at the configured batch sizes."""
+    rng = random.Random(0)
+    stream = Stream(10**7)
+    heads = PatchHeads(VISION["hidden_size"])
+    for name, batch in (("vision", args.batch_vision), ("caption", args.batch_lm),
+                        ("qa", args.batch_lm)):
+        cfg = StageCfg(name, 3, batch, 1e-4, 1)
+        rows: List[Dict] = []
+        t = time.time()
+        run_stage(model, tok, cfg, stream, rows, rng, args, heads)
+        dt = [rows[i]["elapsed_s"] - (rows[i - 1]["elapsed_s"] if i else 0) for i in range(3)]
+        print(f"bench {name}: batch {batch}, s/step {dt}, samples/s "
+              f"{batch / np.mean(dt[1:]):.2f}", flush=True)
+    t = time.time()
+    res = evaluate(model, tok, "val", 2)
+    print(f"bench eval: {(time.time() - t) / 2:.2f} s/image ({res['_pope_yes_ratio']['n'] // 2} "
+          "POPE + ~6 other questions)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER)
+    ap.add_argument("--log-dir", type=Path, default=None, help="default: OUT/training")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--steps-vision", type=int, default=150)
+    ap.add_argument("--steps-caption", type=int, default=60)
+    ap.add_argument("--steps-qa", type=int, default=450)
+    ap.add_argument("--batch-vision", type=int, default=16)
+    ap.add_argument("--batch-lm", type=int, default=8)
+    ap.add_argument("--turns", type=int, default=16, help="question turns per image in stage 2")
+    ap.add_argument("--lr-vision", type=float, default=1.5e-3)
+    ap.add_argument("--lr-caption", type=float, default=1e-3)
+    ap.add_argument("--lr-qa", type=float, default=1e-3)
+    ap.add_argument("--warmup-qa", type=int, default=30)
+    ap.add_argument("--time-qa", type=float, default=0.0,
+                    help="> 0: run stage 2 for this many wall seconds (cosine over the time)")
+    ap.add_argument("--time-file", type=Path, default=None,
+                    help="with --time-qa: a file whose number replaces the budget while running")
+    ap.add_argument("--skip-checks", action="store_true",
+                    help="skip the start-up comparison of our forward with HF's")
+    ap.add_argument("--replay-lr", type=Path, default=None,
+                    help="loss.csv of an earlier run: stage 2 repeats its steps with its lrs")
+    ap.add_argument("--vit-lr-scale", type=float, default=0.3)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--eval-every", type=int, default=75)
+    ap.add_argument("--val-images", type=int, default=20)
+    ap.add_argument("--test-images", type=int, default=S.DEFAULT_COUNTS["test"])
+    ap.add_argument("--test-images-llava-hf", type=int, default=50,
+                    help="test images also evaluated with the llava_hf template")
+    ap.add_argument("--prune-plan", type=Path, default=None,
+                    help="yopo plan (full JSON form): stage 2 and the evaluations run with YOPO's "
+                         "exact semantics for it (prune-aware fine-tuning); copied to OUT/plan.json")
+    ap.add_argument("--image-damp", type=float, default=0.0,
+                    help="stage-2 curriculum: start by subtracting this from text queries' scores "
+                         "of image keys (ln(576/8) = 4.28: the image weighs like 8 rows)")
+    ap.add_argument("--damp-frac", type=float, default=0.6,
+                    help="share of stage 2 over which --image-damp is annealed to 0")
+    ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--eval-only", type=Path, default=None)
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="state_dict .pt to start from (give 0 steps for the stages it already "
+                         "holds; their rows of OUT/training/loss.csv are kept)")
+    ap.add_argument("--stream-start", type=int, default=0,
+                    help="first train-split scene index (a resumed run continues after the "
+                         "scenes already used)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    assert transformers.__version__ == "4.36.2", "the llava-hf layout is that of 4.36.2"
+    args.log_dir = args.log_dir or args.out / "training"
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    tok = Tok(args.tokenizer)
+    hf_ids = hf_tokenizer(args.tokenizer)(prompt_text("How many circles are there?")).input_ids
+    assert hf_ids == tok.prompt("How many circles are there?"), "HF tokenizer disagrees"
+    hf_ids = hf_tokenizer(args.tokenizer)(prompt_text("Why?", "llava_hf")).input_ids
+    assert hf_ids == tok.prompt("Why?", "llava_hf"), "HF tokenizer disagrees (llava_hf)"
+
+    tcfg = TEXT
+    hooks = (YopoHooks(read_plan(args.prune_plan, tcfg["num_hidden_layers"],
+                                 tcfg["num_attention_heads"], tcfg["intermediate_size"]),
+                       tcfg["num_attention_heads"], 0) if args.prune_plan else DENSE)
+    if args.eval_only:  # (re)evaluate a written checkpoint; updates its training/summary.json
+        model = load_shipped(args.eval_only)
+        log_dir = args.eval_only / "training"
+        t, c = time.time(), time.process_time()
+        tag = f"_{args.prune_plan.stem}" if args.prune_plan else ""
+        res = evaluate(model, tok, "test", args.test_images,
+                       log_dir / f"test_answers{tag}.jsonl", hooks=hooks)
+        summary_path = log_dir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        summary[f"test_accuracy_shipped_bf16{tag}"] = res
+        summary["test_blind_baseline"] = blind_baseline("test", args.test_images)
+        summary.setdefault("timings_s", {})["test_eval"] = {
+            "wall_s": round(time.time() - t, 1), "cpu_s": round(time.process_time() - c, 1)}
+        summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
+        return
+
+    model = build_model(args.seed)
+    print("parameters:", count_params(model), flush=True)
+    if not args.skip_checks:
+        print(f"own forward vs HF: max |diff| {check_forward_against_hf(model, tok):.2e}",
+              flush=True)
+    if args.bench:
+        bench(model, tok, args)
+        return
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume))
+
+    rng = random.Random(args.seed)
+    torch.manual_seed(args.seed)
+    rows: List[Dict] = []
+    if args.resume and (args.log_dir / "loss.csv").exists():  # keep the earlier stages' log
+        skipped = {n for n, k in (("vision", args.steps_vision), ("caption", args.steps_caption),
+                                  ("qa", args.steps_qa)) if k == 0}
+        lines = (args.log_dir / "loss.csv").read_text().split("\n")
+        keys = lines[0].split(",")
+        for line in filter(None, lines[1:]):
+            r = dict(zip(keys, line.split(",")))
+            if r["stage"] in skipped:
+                rows.append({"stage": r["stage"], "step": int(r["step"]), "loss": float(r["loss"]),
+                             "lr": float(r["lr"]), "targets": int(r["targets"]),
+                             "elapsed_s": float(r["elapsed_s"]),
+                             "cpu_s": float(r.get("cpu_s", "nan"))})
+    stream = Stream(args.stream_start)
+    heads = PatchHeads(VISION["hidden_size"])
+    timings = {}
+    ckpt_dir = args.log_dir
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    t_all = time.time()
+    for cfg in (StageCfg("vision", args.steps_vision, args.batch_vision, args.lr_vision, 30),
+                StageCfg("caption", args.steps_caption, args.batch_lm, args.lr_caption, 30),
+                StageCfg("qa", args.steps_qa, args.batch_lm, args.lr_qa, args.warmup_qa,
+                         args.time_qa, replay_lrs(args.replay_lr),
+                         replay_lrs(args.replay_lr, "damp"))):
+        t, c = time.time(), time.process_time()
+        run_stage(model, tok, cfg, stream, rows, rng, args, heads, args.vit_lr_scale, hooks)
+        if cfg.steps:
+            timings[cfg.name] = {"wall_s": round(time.time() - t, 1),
+                                 "cpu_s": round(time.process_time() - c, 1)}
+        torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_after_{cfg.name}.pt")
+    timings["total"] = {"wall_s": round(time.time() - t_all, 1),
+                        "cpu_s": round(sum(v["cpu_s"] for v in timings.values()), 1)}
+    write_log(rows, args.log_dir)
+    write_svg(rows, args.log_dir / "loss.svg")
+
+    torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{args.out.name}_final.pt")
+    save_checkpoint(model, args.tokenizer, args.out)
+    if args.prune_plan:
+        (args.out / "plan.json").write_text(args.prune_plan.read_text())
+    shipped = load_shipped(args.out)
+    t, c = time.time(), time.process_time()
+    res = evaluate(shipped, tok, "test", args.test_images, args.log_dir / "test_answers.jsonl",
+                   hooks=hooks)
+    timings["test_eval"] = {"wall_s": round(time.time() - t, 1),
+                            "cpu_s": round(time.process_time() - c, 1)}
+    res_hf = evaluate(shipped, tok, "test", args.test_images_llava_hf, template="llava_hf",
+                      hooks=hooks)
+    base = blind_baseline("test", args.test_images)
+    summary = {
+        "generator": "tools/train_tiny_llava.py",
+        "torch_version": torch.__version__, "transformers_version": transformers.__version__,
+        "numpy_version": np.__version__, "threads": args.threads, "seed": args.seed,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "parameters": count_params(model),
+        "train_images_used": stream.next,
+        "timings_s": timings,
+        "final_loss_avg25": {s: float(np.mean([r["loss"] for r in rows if r["stage"] == s][-25:]))
+                             for s in ("vision", "caption", "qa")
+                             if any(r["stage"] == s for r in rows)},
+        "test_accuracy_shipped_bf16": res,
+        f"test_accuracy_llava_hf_template_first_{args.test_images_llava_hf}_images": res_hf,
+        "test_blind_baseline": base,
+    }
+    (args.log_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
