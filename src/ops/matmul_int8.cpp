@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 #include "ops/onednn_matmul.h"
@@ -259,6 +260,25 @@ void rows_vnni(const uint8_t* x, int64_t ldx, const WeightView& w, int64_t n0, i
 }
 
 // Output columns [n0, n1) for all M rows, in tiles of up to 4 rows.
+// Calls f(std::integral_constant<int, MT>{}) with MT = mt, for row tiles of 1 to 4 rows.
+template <class F>
+void with_row_tile(int64_t mt, F&& f) {
+  switch (mt) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    default:
+      f(std::integral_constant<int, 4>{});
+      break;
+  }
+}
+
 void own_range(const int8_t* q, int64_t M, int64_t ldq, const float* sx, const WeightView& w,
                bool vnni, int64_t n0, int64_t n1, float* y, int64_t ldy, bool acc) {
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
@@ -268,37 +288,11 @@ void own_range(const int8_t* q, int64_t M, int64_t ldq, const float* sx, const W
     float* yt = y + m0 * ldy;
     if (vnni) {
       const auto* xu = reinterpret_cast<const uint8_t*>(x);  // x + 128
-      switch (mt) {
-        case 1:
-          rows_vnni<1>(xu, ldq, w, n0, n1, s, yt, ldy, acc);
-          break;
-        case 2:
-          rows_vnni<2>(xu, ldq, w, n0, n1, s, yt, ldy, acc);
-          break;
-        case 3:
-          rows_vnni<3>(xu, ldq, w, n0, n1, s, yt, ldy, acc);
-          break;
-        default:
-          rows_vnni<4>(xu, ldq, w, n0, n1, s, yt, ldy, acc);
-          break;
-      }
+      with_row_tile(mt, [&](auto MT) { rows_vnni<MT.value>(xu, ldq, w, n0, n1, s, yt, ldy, acc); });
       continue;
     }
 #if defined(__AVX2__)
-    switch (mt) {
-      case 1:
-        rows_avx2<1>(x, ldq, w, n0, n1, s, yt, ldy, acc);
-        break;
-      case 2:
-        rows_avx2<2>(x, ldq, w, n0, n1, s, yt, ldy, acc);
-        break;
-      case 3:
-        rows_avx2<3>(x, ldq, w, n0, n1, s, yt, ldy, acc);
-        break;
-      default:
-        rows_avx2<4>(x, ldq, w, n0, n1, s, yt, ldy, acc);
-        break;
-    }
+    with_row_tile(mt, [&](auto MT) { rows_avx2<MT.value>(x, ldq, w, n0, n1, s, yt, ldy, acc); });
 #else
     tile_scalar(x, mt, ldq, static_cast<const int8_t*>(w.data) + n0 * w.ld, n1 - n0, w.ld, w.cols,
                 s, w.scales + n0, yt + n0, ldy, acc);

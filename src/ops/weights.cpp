@@ -92,12 +92,21 @@ int64_t weight_element_bytes(DType t) {
   fail("weight matrices are F32, BF16 or I8, not ", dtype_name(t));
 }
 
-WeightMatrix WeightMatrix::from_f32(const float* w, int64_t rows, int64_t cols, DType target) {
+namespace {
+
+// Sizes and data of a matrix to be made: sizes not negative, data present unless empty.
+void check_source(const void* w, int64_t rows, int64_t cols) {
   check(rows >= 0 && cols >= 0, "weight matrix sizes must not be negative (", rows, " x ", cols,
         ")");
+  check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
+}
+
+}  // namespace
+
+WeightMatrix WeightMatrix::from_f32(const float* w, int64_t rows, int64_t cols, DType target) {
   const int64_t esize = weight_element_bytes(target);
   if (target == DType::I8) return quantize_int8(w, rows, cols);
-  check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
+  check_source(w, rows, cols);
   WeightMatrix m;
   m.dtype = target;
   m.rows = rows;
@@ -115,9 +124,7 @@ WeightMatrix WeightMatrix::from_f32(const float* w, int64_t rows, int64_t cols, 
 }
 
 WeightMatrix WeightMatrix::quantize_int8(const float* w, int64_t rows, int64_t cols) {
-  check(rows >= 0 && cols >= 0, "weight matrix sizes must not be negative (", rows, " x ", cols,
-        ")");
-  check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
+  check_source(w, rows, cols);
   WeightMatrix m;
   m.dtype = DType::I8;
   m.rows = rows;
@@ -164,9 +171,7 @@ WeightMatrix WeightMatrix::quantize_int8(const float* w, int64_t rows, int64_t c
 }
 
 WeightMatrix WeightMatrix::from_bf16(const uint16_t* w, int64_t rows, int64_t cols) {
-  check(rows >= 0 && cols >= 0, "weight matrix sizes must not be negative (", rows, " x ", cols,
-        ")");
-  check(rows * cols == 0 || w != nullptr, "weight matrix data is null");
+  check_source(w, rows, cols);
   WeightMatrix m;
   m.dtype = DType::BF16;
   m.rows = rows;
