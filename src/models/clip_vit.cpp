@@ -1,5 +1,8 @@
 #include "models/clip_vit.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +13,7 @@
 #include "models/llama_weights.h"
 #include "ops/activations.h"
 #include "ops/attention.h"
+#include "ops/attention_bf16.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
 
@@ -160,10 +164,39 @@ void add_bias(ops::Context& ctx, float* y, int64_t rows, int64_t cols, int64_t l
     for (int64_t c = 0; c < cols; ++c) y[r * ld + c] += b[c];
 }
 
-// x += h over n values.
-void add_into(ops::Context& ctx, float* x, const float* h, int64_t n) {
+// x[r, c] += h[r, c] + b[c] for rows of d values (one pass for the bias and the residual).
+void add_bias_residual(ops::Context& ctx, float* x, const float* h, const float* b, int64_t rows,
+                       int64_t d) {
 #pragma omp parallel for num_threads(ctx.threads()) schedule(static)
-  for (int64_t i = 0; i < n; ++i) x[i] += h[i];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < d; ++c) x[r * d + c] += h[r * d + c] + b[c];
+}
+
+// f[r, c] = act(f[r, c] + b[c]), row by row while the row is in cache.
+void add_bias_gelu(ops::Context& ctx, float* f, const float* b, int64_t rows, int64_t m,
+                   bool quick) {
+#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = f + r * m;
+    for (int64_t c = 0; c < m; ++c) row[c] += b[c];
+    if (quick) {
+      ops::gelu_quick(row, m);
+    } else {
+      ops::gelu_erf(row, m);
+    }
+  }
+}
+
+// ops::layer_norm over rows of d values, the rows split over the threads.
+void layer_norm_threaded(ops::Context& ctx, const float* x, int64_t rows, int64_t d, const float* w,
+                         const float* b, float eps, float* y) {
+  const int threads = int(std::min<int64_t>(ctx.threads(), rows));
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    if (r0 < r1) ops::layer_norm(x + r0 * d, r1 - r0, d, d, w, b, eps, y + r0 * d, d);
+  }
 }
 
 }  // namespace
@@ -202,31 +235,34 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
   const int64_t d = cfg_.dim, m = cfg_.ffn_dim, npos = cfg_.n_positions(), rows = n_images * npos,
                 hd = cfg_.head_dim();
   std::vector<float> h(size_t(rows * d)), qkv(size_t(rows * 3 * d)), att(h.size());
-  ops::layer_norm(x, rows, d, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h.data(), d);
+  layer_norm_threaded(ctx, x, rows, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h.data());
   ops::matmul(ctx, h.data(), rows, d, L.wqkv.full(), qkv.data(), 3 * d);
   add_bias(ctx, qkv.data(), rows, 3 * d, 3 * d, L.bqkv.data());
   const ops::AttentionShape shape{cfg_.n_heads, cfg_.n_heads, hd};
+  // bf16 weights: the attention products run in bf16 too (the projections already round their
+  // inputs to bf16); f32 weights keep the f32 attention.
+  const bool bf16 = L.wqkv.dtype == DType::BF16;
   for (int64_t i = 0; i < n_images; ++i) {
     const float* qi = qkv.data() + i * npos * 3 * d;
-    ops::attention_full(ctx, qi, npos, 3 * d, qi + d, qi + 2 * d, npos, 3 * d, shape,
-                        1.0f / std::sqrt(float(hd)), att.data() + i * npos * d, d);
+    float* oi = att.data() + i * npos * d;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    if (bf16) {
+      ops::attention_full_bf16(ctx, qi, npos, 3 * d, qi + d, qi + 2 * d, npos, 3 * d, shape, scale,
+                               oi, d);
+    } else {
+      ops::attention_full(ctx, qi, npos, 3 * d, qi + d, qi + 2 * d, npos, 3 * d, shape, scale, oi,
+                          d);
+    }
   }
   ops::matmul(ctx, att.data(), rows, d, L.wo.full(), h.data(), d);
-  add_bias(ctx, h.data(), rows, d, d, L.bo.data());
-  add_into(ctx, x, h.data(), rows * d);
+  add_bias_residual(ctx, x, h.data(), L.bo.data(), rows, d);
 
-  ops::layer_norm(x, rows, d, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h.data(), d);
+  layer_norm_threaded(ctx, x, rows, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h.data());
   std::vector<float> f(size_t(rows * m));
   ops::matmul(ctx, h.data(), rows, d, L.fc1.full(), f.data(), m);
-  add_bias(ctx, f.data(), rows, m, m, L.b1.data());
-  if (cfg_.quick_gelu) {
-    ops::gelu_quick(f.data(), rows * m);
-  } else {
-    ops::gelu_erf(f.data(), rows * m);
-  }
+  add_bias_gelu(ctx, f.data(), L.b1.data(), rows, m, cfg_.quick_gelu);
   ops::matmul(ctx, f.data(), rows, m, L.fc2.full(), h.data(), d);
-  add_bias(ctx, h.data(), rows, d, d, L.b2.data());
-  add_into(ctx, x, h.data(), rows * d);
+  add_bias_residual(ctx, x, h.data(), L.b2.data(), rows, d);
 }
 
 std::vector<float> ClipVisionTower::encode(ops::Context& ctx, const float* pixels,
