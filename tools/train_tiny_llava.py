@@ -437,17 +437,23 @@ def pixel_values(img_u8: np.ndarray) -> torch.Tensor:
 
 QTYPE_WEIGHTS = {"exist": 0.20, "color": 0.10, "shape": 0.08, "count": 0.16, "position": 0.20,
                  "nearest": 0.10, "size": 0.16}
+# --curriculum: the first part of stage 2 asks only questions that one look at the image answers
+# (existence, colour, shape, counts), so that the answer rows learn to read the image rows at all
+# before the relational types (position, nearest, size) are added.
+EARLY_WEIGHTS = {"exist": 0.35, "color": 0.20, "shape": 0.20, "count": 0.25, "position": 0.0,
+                 "nearest": 0.0, "size": 0.0}
 
 
-def sample_turns(scene: S.Scene, rng: random.Random, n_turns: int) -> List[Tuple[str, str]]:
+def sample_turns(scene: S.Scene, rng: random.Random, n_turns: int,
+                 weights: Dict[str, float] = QTYPE_WEIGHTS) -> List[Tuple[str, str]]:
     nrng = np.random.Generator(np.random.PCG64(rng.getrandbits(63)))
-    pools = {t: list(q) for t, q in S.all_questions(scene, nrng).items() if q}
+    pools = {t: list(q) for t, q in S.all_questions(scene, nrng).items() if q and weights[t] > 0}
     for t in pools:
         rng.shuffle(pools[t])
     turns = []
     while len(turns) < n_turns and pools:
         types = list(pools)
-        t = rng.choices(types, weights=[QTYPE_WEIGHTS[x] for x in types])[0]
+        t = rng.choices(types, weights=[weights[x] for x in types])[0]
         q, a = pools[t].pop()
         if not pools[t]:
             del pools[t]
@@ -802,7 +808,10 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                 convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
                                       template) for sc in scenes]
             else:
-                convs = [conversation(tok, sample_turns(sc, rng, args.turns), template)
+                frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
+                        else step / max(1, n_steps))
+                weights = EARLY_WEIGHTS if frac < args.curriculum else QTYPE_WEIGHTS
+                convs = [conversation(tok, sample_turns(sc, rng, args.turns, weights), template)
                          for sc in scenes]
             h = hooks if cfg.name == "qa" else DENSE
             if cfg.name == "qa" and h is DENSE and (args.image_damp > 0 or cfg.damp_replay):
@@ -1037,6 +1046,8 @@ def main():
                          "of image keys (ln(576/8) = 4.28: the image weighs like 8 rows)")
     ap.add_argument("--damp-frac", type=float, default=0.6,
                     help="share of stage 2 over which --image-damp is annealed to 0")
+    ap.add_argument("--curriculum", type=float, default=0.0,
+                    help="share of stage 2 that asks only existence/colour/shape/count questions")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--eval-only", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
