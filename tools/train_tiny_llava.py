@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -198,6 +199,30 @@ class ImageDampHooks(DecoderHooks):
         cols = torch.zeros(K)
         cols[self.s:self.s + self.n] = 1.0
         return bias - self.damp * text_q * cols[None, :]
+
+
+class FocusHooks(ImageDampHooks):
+    """ImageDampHooks plus an object-focus curriculum (training only, --focus-damp): text
+    queries also get `focus` subtracted from their scores of image keys whose patch no object
+    covers, so that at first they read (mostly) the object patches, whose mean tells which
+    objects the image holds; annealed to 0 like the damp, after which the model must find the
+    objects on its own. obj: [B, n] 1.0 on object patches (set per batch by lm_loss)."""
+
+    def __init__(self, damp: float, focus: float, img_start: int = 0, n: int = 576):
+        super().__init__(damp, img_start, n)
+        self.focus = focus
+        self.obj: Optional[torch.Tensor] = None
+
+    def attn_bias(self, layer, bias):
+        bias = super().attn_bias(layer, bias)
+        if self.focus <= 0 or self.obj is None:
+            return bias
+        T, K = bias.shape[-2], bias.shape[-1]
+        q = torch.arange(T) + (K - T)
+        text_q = ((q < self.s) | (q >= self.s + self.n)).float()[:, None]  # [T, 1]
+        cols = torch.zeros(self.obj.shape[0], K)
+        cols[:, self.s:self.s + self.n] = 1.0 - self.obj
+        return bias - self.focus * text_q[None, None] * cols[:, None, None, :]
 
 
 class YopoHooks(DecoderHooks):
@@ -482,7 +507,16 @@ class Stream:
 
 
 def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
-    px = torch.stack([pixel_values(S.render(sc)) for sc in scenes])
+    if isinstance(hooks, FocusHooks):
+        imgs, obj = [], []
+        for sc in scenes:
+            img, lab = S.render(sc, with_labels=True)
+            imgs.append(pixel_values(img))
+            obj.append(torch.from_numpy((S.patch_labels(sc, lab)["color"] > 0).astype(np.float32)))
+        px = torch.stack(imgs)
+        hooks.obj = torch.stack(obj)
+    else:
+        px = torch.stack([pixel_values(S.render(sc)) for sc in scenes])
     rows = encode_images(model, px)
     before = convs[0][0]
     emb, t_after = assemble(model, before, rows, [c[1] for c in convs])
@@ -508,8 +542,8 @@ MAX_COUNT = 6
 
 
 class PatchHeads(torch.nn.Module):
-    """Stage-0 heads (thrown away afterwards). Per patch: colour, shape and size of the covering
-    object, object centre, the patch's row and column. On the mean of all patch features (what a
+    """Stage-0 heads (thrown away afterwards). Per patch: colour, shape, colour+shape and size
+    of the covering object, object centre, the patch's row and column. On the mean of all patch features (what a
     uniform attention over the image reads): which colour+shape combinations the image holds, how
     many shapes of each kind, how many in all."""
 
@@ -519,6 +553,9 @@ class PatchHeads(torch.nn.Module):
         self.shape = torch.nn.Linear(d, len(S.SHAPES) + 1)
         self.size = torch.nn.Linear(d, 3)
         self.center = torch.nn.Linear(d, 2)
+        # colour AND shape of the covering object as one class: a patch feature that binds the
+        # two, so that a mean over patches tells which combinations the image holds
+        self.combo = torch.nn.Linear(d, N_COMBOS + 1)
         self.row = torch.nn.Linear(d, S.GRID)
         self.col = torch.nn.Linear(d, S.GRID)
         self.combos = torch.nn.Linear(d, N_COMBOS)
@@ -537,13 +574,16 @@ def image_labels(sc: S.Scene) -> Dict[str, torch.Tensor]:
 
 
 def vision_loss(model, heads: PatchHeads, scenes: List[S.Scene]):
-    imgs, labels = [], {k: [] for k in ("color", "shape", "size", "center")}
+    imgs, labels = [], {k: [] for k in ("color", "shape", "size", "center", "combo")}
     glob = {k: [] for k in ("combos", "shape_counts", "total")}
     for sc in scenes:
         img, lab = S.render(sc, with_labels=True)
         imgs.append(pixel_values(img))
-        for k, v in S.patch_labels(sc, lab).items():
+        pl = S.patch_labels(sc, lab)
+        for k, v in pl.items():
             labels[k].append(torch.from_numpy(v))
+        combo = np.where(pl["color"] > 0, 1 + (pl["shape"] - 1) * len(S.COLORS) + pl["color"] - 1, 0)
+        labels["combo"].append(torch.from_numpy(combo))
         for k, v in image_labels(sc).items():
             glob[k].append(v)
     B = len(scenes)
@@ -560,6 +600,8 @@ def vision_loss(model, heads: PatchHeads, scenes: List[S.Scene]):
             w = torch.tensor([1.0, 20.0])
         total = total + F.cross_entropy(logits, y, weight=w)
         accs[k] = float((logits.argmax(-1) == y).float().mean())
+        if k == "combo":  # on object patches only (most patches are background)
+            accs["combo_obj"] = float((logits.argmax(-1) == y)[y > 0].float().mean())
     pooled = feats.mean(dim=1)
     y = torch.stack(glob["combos"])
     logits = heads.combos(pooled)
@@ -797,6 +839,14 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         scenes = stream.take(cfg.batch)
+        if cfg.name == "qa" and args.few_objects > 0:
+            # object-count curriculum: one object per scene in the first few_objects share of the
+            # stage, at most two in the next, then the scenes as generated
+            frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
+                    else step / max(1, n_steps))
+            keep = 1 if frac < args.few_objects else (2 if frac < 2 * args.few_objects else 0)
+            if keep:
+                scenes = [dataclasses.replace(sc, objects=sc.objects[:keep]) for sc in scenes]
         extra = ""
         if cfg.name == "vision":
             loss, accs = vision_loss(model, heads, scenes)
@@ -821,14 +871,18 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                 damp = args.image_damp * max(0.0, 1.0 - frac / args.damp_frac)
                 if cfg.damp_replay:
                     damp = cfg.damp_replay[step]
-                h = ImageDampHooks(damp)
+                if args.focus_damp > 0:
+                    h = FocusHooks(damp, args.focus_damp * max(0.0, 1.0 - frac / args.damp_frac))
+                else:
+                    h = ImageDampHooks(damp)
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         el = time.time() - t0
-        log_rows.append({"damp": h.damp if isinstance(h, ImageDampHooks) else 0.0}
+        log_rows.append({"damp": h.damp if isinstance(h, ImageDampHooks) else 0.0,
+                         "focus": h.focus if isinstance(h, FocusHooks) else 0.0}
                         if cfg.name not in ("vision", "caption") else {})
         log_rows[-1].update({"stage": cfg.name, "step": step, "loss": float(loss), "lr": lr,
                          "targets": n_tgt, "elapsed_s": round(el, 2),
@@ -857,7 +911,7 @@ def replay_lrs(path: Optional[Path], key: str = "lr") -> Optional[List[float]]:
 
 def write_log(rows: List[Dict], log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
-    keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s", "damp"]
+    keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s", "damp", "focus"]
     lines = [",".join(keys)] + [",".join(str(r.get(k, 0.0)) for k in keys) for r in rows]
     (log_dir / "loss.csv").write_text("\n".join(lines) + "\n")
 
@@ -1046,6 +1100,12 @@ def main():
                          "of image keys (ln(576/8) = 4.28: the image weighs like 8 rows)")
     ap.add_argument("--damp-frac", type=float, default=0.6,
                     help="share of stage 2 over which --image-damp is annealed to 0")
+    ap.add_argument("--focus-damp", type=float, default=0.0,
+                    help="stage-2 curriculum: also subtract this from text queries' scores of "
+                         "image keys on no object, annealed like --image-damp")
+    ap.add_argument("--few-objects", type=float, default=0.0,
+                    help="stage-2 curriculum: scenes keep 1 object for this share of the stage, "
+                         "at most 2 for the next share, then all")
     ap.add_argument("--curriculum", type=float, default=0.0,
                     help="share of stage 2 that asks only existence/colour/shape/count questions")
     ap.add_argument("--bench", action="store_true")
