@@ -231,20 +231,27 @@ void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_im
 }
 
 void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L, float* x,
-                                    int64_t n_images) const {
+                                    int64_t n_images, LayerBuffers& b) const {
   const int64_t d = cfg_.dim, m = cfg_.ffn_dim, npos = cfg_.n_positions(), rows = n_images * npos,
                 hd = cfg_.head_dim();
-  std::vector<float> h(size_t(rows * d)), qkv(size_t(rows * 3 * d)), att(h.size());
-  layer_norm_threaded(ctx, x, rows, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h.data());
-  ops::matmul(ctx, h.data(), rows, d, L.wqkv.full(), qkv.data(), 3 * d);
-  add_bias(ctx, qkv.data(), rows, 3 * d, 3 * d, L.bqkv.data());
+  b.h.resize(size_t(rows * d));
+  b.qkv.resize(size_t(rows * 3 * d));
+  b.att.resize(size_t(rows * d));
+  b.f.resize(size_t(rows * m));
+  float* h = b.h.data();
+  float* qkv = b.qkv.data();
+  float* att = b.att.data();
+  float* f = b.f.data();
+  layer_norm_threaded(ctx, x, rows, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h);
+  ops::matmul(ctx, h, rows, d, L.wqkv.full(), qkv, 3 * d);
+  add_bias(ctx, qkv, rows, 3 * d, 3 * d, L.bqkv.data());
   const ops::AttentionShape shape{cfg_.n_heads, cfg_.n_heads, hd};
   // bf16 weights: the attention products run in bf16 too (the projections already round their
   // inputs to bf16); f32 weights keep the f32 attention.
   const bool bf16 = L.wqkv.dtype == DType::BF16;
   for (int64_t i = 0; i < n_images; ++i) {
-    const float* qi = qkv.data() + i * npos * 3 * d;
-    float* oi = att.data() + i * npos * d;
+    const float* qi = qkv + i * npos * 3 * d;
+    float* oi = att + i * npos * d;
     const float scale = 1.0f / std::sqrt(float(hd));
     if (bf16) {
       ops::attention_full_bf16(ctx, qi, npos, 3 * d, qi + d, qi + 2 * d, npos, 3 * d, shape, scale,
@@ -254,15 +261,14 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
                           d);
     }
   }
-  ops::matmul(ctx, att.data(), rows, d, L.wo.full(), h.data(), d);
-  add_bias_residual(ctx, x, h.data(), L.bo.data(), rows, d);
+  ops::matmul(ctx, att, rows, d, L.wo.full(), h, d);
+  add_bias_residual(ctx, x, h, L.bo.data(), rows, d);
 
-  layer_norm_threaded(ctx, x, rows, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h.data());
-  std::vector<float> f(size_t(rows * m));
-  ops::matmul(ctx, h.data(), rows, d, L.fc1.full(), f.data(), m);
-  add_bias_gelu(ctx, f.data(), L.b1.data(), rows, m, cfg_.quick_gelu);
-  ops::matmul(ctx, f.data(), rows, m, L.fc2.full(), h.data(), d);
-  add_bias_residual(ctx, x, h.data(), L.b2.data(), rows, d);
+  layer_norm_threaded(ctx, x, rows, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h);
+  ops::matmul(ctx, h, rows, d, L.fc1.full(), f, m);
+  add_bias_gelu(ctx, f, L.b1.data(), rows, m, cfg_.quick_gelu);
+  ops::matmul(ctx, f, rows, m, L.fc2.full(), h, d);
+  add_bias_residual(ctx, x, h, L.b2.data(), rows, d);
 }
 
 std::vector<float> ClipVisionTower::encode(ops::Context& ctx, const float* pixels,
@@ -270,7 +276,8 @@ std::vector<float> ClipVisionTower::encode(ops::Context& ctx, const float* pixel
   check(n_images > 0, "no images to encode");
   std::vector<float> x(size_t(n_images * cfg_.n_positions() * cfg_.dim));
   embed(ctx, pixels, n_images, x.data());
-  for (const ClipLayerWeights& L : w_.layers) layer_forward(ctx, L, x.data(), n_images);
+  LayerBuffers buffers;
+  for (const ClipLayerWeights& L : w_.layers) layer_forward(ctx, L, x.data(), n_images, buffers);
   return x;
 }
 

@@ -81,8 +81,13 @@ class ClipVisionTower {
 
  private:
   void embed(ops::Context& ctx, const float* pixels, int64_t n_images, float* x) const;
-  void layer_forward(ops::Context& ctx, const ClipLayerWeights& L, float* x,
-                     int64_t n_images) const;
+  // Per-layer buffers, allocated once per encode() and reused by every layer (fresh large
+  // allocations would page-fault in each layer).
+  struct LayerBuffers {
+    std::vector<float> h, qkv, att, f;
+  };
+  void layer_forward(ops::Context& ctx, const ClipLayerWeights& L, float* x, int64_t n_images,
+                     LayerBuffers& b) const;
 
   ClipVisionConfig cfg_;
   ClipVisionWeights w_;
