@@ -190,12 +190,16 @@ class ImageDampHooks(DecoderHooks):
     def __init__(self, damp: float, img_start: int = 0, n: int = 576):
         self.damp, self.s, self.n = damp, img_start, n
 
+    def text_queries(self, T: int, K: int) -> torch.Tensor:
+        """[T, 1]: 1.0 for the rows (the last T of K) that are not image rows."""
+        q = torch.arange(T) + (K - T)
+        return ((q < self.s) | (q >= self.s + self.n)).float()[:, None]
+
     def attn_bias(self, layer, bias):
         if self.damp <= 0:
             return bias
         T, K = bias.shape[-2], bias.shape[-1]
-        q = torch.arange(T) + (K - T)
-        text_q = ((q < self.s) | (q >= self.s + self.n)).float()[:, None]  # [T, 1]
+        text_q = self.text_queries(T, K)
         cols = torch.zeros(K)
         cols[self.s:self.s + self.n] = 1.0
         return bias - self.damp * text_q * cols[None, :]
@@ -218,8 +222,7 @@ class FocusHooks(ImageDampHooks):
         if self.focus <= 0 or self.obj is None:
             return bias
         T, K = bias.shape[-2], bias.shape[-1]
-        q = torch.arange(T) + (K - T)
-        text_q = ((q < self.s) | (q >= self.s + self.n)).float()[:, None]  # [T, 1]
+        text_q = self.text_queries(T, K)
         cols = torch.zeros(self.obj.shape[0], K)
         cols[:, self.s:self.s + self.n] = 1.0 - self.obj
         return bias - self.focus * text_q[None, None] * cols[:, None, None, :]
@@ -839,11 +842,12 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         scenes = stream.take(cfg.batch)
+        # share of the stage done (of its time budget, or of its steps): drives the curricula
+        frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
+                else step / max(1, n_steps))
         if cfg.name == "qa" and args.few_objects > 0:
             # object-count curriculum: one object per scene in the first few_objects share of the
             # stage, at most two in the next, then the scenes as generated
-            frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
-                    else step / max(1, n_steps))
             keep = 1 if frac < args.few_objects else (2 if frac < 2 * args.few_objects else 0)
             if keep:
                 scenes = [dataclasses.replace(sc, objects=sc.objects[:keep]) for sc in scenes]
@@ -858,16 +862,12 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                 convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
                                       template) for sc in scenes]
             else:
-                frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
-                        else step / max(1, n_steps))
                 weights = EARLY_WEIGHTS if frac < args.curriculum else QTYPE_WEIGHTS
                 convs = [conversation(tok, sample_turns(sc, rng, args.turns, weights), template)
                          for sc in scenes]
             h = hooks if cfg.name == "qa" else DENSE
             if cfg.name == "qa" and h is DENSE and (args.image_damp > 0 or cfg.damp_replay):
                 # annealed linearly to 0 over the first damp_frac of the stage (time or steps)
-                frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
-                        else step / max(1, n_steps))
                 damp = args.image_damp * max(0.0, 1.0 - frac / args.damp_frac)
                 if cfg.damp_replay:
                     damp = cfg.damp_replay[step]
