@@ -11,9 +11,9 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "models/llama_weights.h"
-#include "ops/activations.h"
 #include "ops/attention.h"
 #include "ops/attention_bf16.h"
+#include "ops/bias.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
 
@@ -157,34 +157,12 @@ ClipVisionTower::ClipVisionTower(ClipVisionConfig cfg, ClipVisionWeights w)
 
 namespace {
 
-// y[r, c] += b[c] for rows of cols values, row stride ld.
-void add_bias(ops::Context& ctx, float* y, int64_t rows, int64_t cols, int64_t ld, const float* b) {
-#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) y[r * ld + c] += b[c];
-}
-
 // x[r, c] += h[r, c] + b[c] for rows of d values (one pass for the bias and the residual).
 void add_bias_residual(ops::Context& ctx, float* x, const float* h, const float* b, int64_t rows,
                        int64_t d) {
 #pragma omp parallel for num_threads(ctx.threads()) schedule(static)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < d; ++c) x[r * d + c] += h[r * d + c] + b[c];
-}
-
-// f[r, c] = act(f[r, c] + b[c]), row by row while the row is in cache.
-void add_bias_gelu(ops::Context& ctx, float* f, const float* b, int64_t rows, int64_t m,
-                   bool quick) {
-#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = f + r * m;
-    for (int64_t c = 0; c < m; ++c) row[c] += b[c];
-    if (quick) {
-      ops::gelu_quick(row, m);
-    } else {
-      ops::gelu_erf(row, m);
-    }
-  }
 }
 
 // ops::layer_norm over rows of d values, the rows split over the threads.
@@ -222,7 +200,7 @@ void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_im
     float* xi = x + i * npos * d;
     std::memcpy(xi, w_.class_embd.data(), size_t(d) * sizeof(float));
     ops::matmul(ctx, &cols[size_t(i * np * k)], np, k, w_.patch.full(), xi + d, d);
-    if (!w_.patch_bias.empty()) add_bias(ctx, xi + d, np, d, d, w_.patch_bias.data());
+    if (!w_.patch_bias.empty()) ops::add_bias_rows(ctx, xi + d, np, d, d, w_.patch_bias.data());
     for (int64_t r = 0; r < npos; ++r)
       for (int64_t c = 0; c < d; ++c) xi[r * d + c] += w_.pos_embd[size_t(r * d + c)];
   }
@@ -244,7 +222,7 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
   float* f = b.f.data();
   layer_norm_threaded(ctx, x, rows, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h);
   ops::matmul(ctx, h, rows, d, L.wqkv.full(), qkv, 3 * d);
-  add_bias(ctx, qkv, rows, 3 * d, 3 * d, L.bqkv.data());
+  ops::add_bias_rows(ctx, qkv, rows, 3 * d, 3 * d, L.bqkv.data());
   const ops::AttentionShape shape{cfg_.n_heads, cfg_.n_heads, hd};
   // bf16 weights: the attention products run in bf16 too (the projections already round their
   // inputs to bf16); f32 weights keep the f32 attention.
@@ -266,7 +244,7 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
 
   layer_norm_threaded(ctx, x, rows, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h);
   ops::matmul(ctx, h, rows, d, L.fc1.full(), f, m);
-  add_bias_gelu(ctx, f, L.b1.data(), rows, m, cfg_.quick_gelu);
+  ops::add_bias_gelu_rows(ctx, f, rows, m, L.b1.data(), cfg_.quick_gelu);
   ops::matmul(ctx, f, rows, m, L.fc2.full(), h, d);
   add_bias_residual(ctx, x, h, L.b2.data(), rows, d);
 }

@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "models/llama_weights.h"
-#include "ops/activations.h"
+#include "ops/bias.h"
 #include "ops/matmul.h"
 
 namespace yopo {
@@ -12,17 +12,9 @@ std::vector<float> MlpProjector::forward(ops::Context& ctx, const float* x, int6
   const int64_t h = w1.rows, out = w2.rows;
   std::vector<float> mid(size_t(rows * h)), y(size_t(rows * out));
   ops::matmul(ctx, x, rows, ldx, w1.full(), mid.data(), h);
-  // Bias and GELU row by row while the row is in cache, rows over the threads.
-#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = mid.data() + r * h;
-    for (int64_t c = 0; c < h; ++c) row[c] += b1[size_t(c)];
-    ops::gelu_erf(row, h);
-  }
+  ops::add_bias_gelu_rows(ctx, mid.data(), rows, h, b1.data(), /*quick=*/false);
   ops::matmul(ctx, mid.data(), rows, h, w2.full(), y.data(), out);
-#pragma omp parallel for num_threads(ctx.threads()) schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < out; ++c) y[size_t(r * out + c)] += b2[size_t(c)];
+  ops::add_bias_rows(ctx, y.data(), rows, out, out, b2.data());
   return y;
 }
 

@@ -356,16 +356,27 @@ void run_rows(const Rows& rows, const float* k, const float* v, int64_t ldkv, in
 #endif
 }
 
+}  // namespace
+
+void check_attention_args(const AttentionShape& sh, int64_t n_q, int64_t ldq, int64_t n_kv,
+                          int64_t ldkv, int64_t ldo) {
+  const int64_t H = sh.n_heads, KVH = sh.n_kv_heads, d = sh.head_dim;
+  check(H > 0 && KVH > 0 && d > 0 && H % KVH == 0, "attention: bad head shape (", H, " heads, ",
+        KVH, " KV heads, head_dim ", d, "); heads must be a multiple of KV heads");
+  check(n_q >= 0 && n_kv >= 0, "attention: negative sizes");
+  check(ldq >= H * d && ldo >= H * d, "attention: query/output row strides ", ldq, ", ", ldo,
+        " are below ", H, " x ", d);
+  check(ldkv >= KVH * d, "attention: KV row stride ", ldkv, " is below ", KVH, " x ", d);
+}
+
+namespace {
+
 void attention(Context& ctx, const float* q, int64_t n_q, int64_t ldq, int64_t q_start,
                const float* k, const float* v, int64_t n_kv, int64_t ldkv, const AttentionShape& sh,
                float scale, float* out, int64_t ldo, bool causal) {
   const int64_t H = sh.n_heads, KVH = sh.n_kv_heads, d = sh.head_dim;
-  check(H > 0 && KVH > 0 && d > 0 && H % KVH == 0, "attention: bad head shape (", H, " heads, ",
-        KVH, " KV heads, head_dim ", d, "); heads must be a multiple of KV heads");
-  check(n_q >= 0 && n_kv >= 0 && q_start >= 0, "attention: negative sizes");
-  check(ldq >= H * d && ldo >= H * d, "attention: query/output row strides ", ldq, ", ", ldo,
-        " are below ", H, " x ", d);
-  check(ldkv >= KVH * d, "attention: KV row stride ", ldkv, " is below ", KVH, " x ", d);
+  check_attention_args(sh, n_q, ldq, n_kv, ldkv, ldo);
+  check(q_start >= 0, "attention: negative sizes");
   if (causal) {
     check(q_start + n_q <= n_kv, "attention: queries [", q_start, ", ", q_start + n_q,
           ") reach past the ", n_kv, " keys");

@@ -20,6 +20,10 @@ void attention_causal(Context& ctx, const float* q, int64_t n_q, int64_t ldq, in
                       const float* k, const float* v, int64_t n_kv, int64_t ldkv,
                       const AttentionShape& s, float scale, float* out, int64_t ldo);
 
+// The argument checks both kernels share (head shape, sizes, row strides); throws yopo::Error.
+void check_attention_args(const AttentionShape& s, int64_t n_q, int64_t ldq, int64_t n_kv,
+                          int64_t ldkv, int64_t ldo);
+
 // As attention_causal without the mask: every query attends all n_kv keys (vision towers).
 void attention_full(Context& ctx, const float* q, int64_t n_q, int64_t ldq, const float* k,
                     const float* v, int64_t n_kv, int64_t ldkv, const AttentionShape& s,

@@ -22,12 +22,7 @@ void attention_full_bf16(Context& ctx, const float* q, int64_t n_q, int64_t ldq,
                          const float* v, int64_t n_kv, int64_t ldkv, const AttentionShape& sh,
                          float scale, float* out, int64_t ldo) {
   const int64_t H = sh.n_heads, KVH = sh.n_kv_heads, d = sh.head_dim;
-  check(H > 0 && KVH > 0 && d > 0 && H % KVH == 0, "attention: bad head shape (", H, " heads, ",
-        KVH, " KV heads, head_dim ", d, "); heads must be a multiple of KV heads");
-  check(n_q >= 0 && n_kv >= 0, "attention: negative sizes");
-  check(ldq >= H * d && ldo >= H * d, "attention: query/output row strides ", ldq, ", ", ldo,
-        " are below ", H, " x ", d);
-  check(ldkv >= KVH * d, "attention: KV row stride ", ldkv, " is below ", KVH, " x ", d);
+  check_attention_args(sh, n_q, ldq, n_kv, ldkv, ldo);
   check(n_q == 0 || n_kv > 0, "attention: no keys");
   if (n_q == 0) return;
   check(q && k && v && out, "attention: null input or output");
