@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "data" / "synth"
 
 SEED = 20241006
-SPLITS = {"train": 0, "val": 1, "test": 2}
+SPLITS = {"train": 0, "val": 1, "test": 2, "vision": 3}
 DEFAULT_COUNTS = {"train": 0, "val": 100, "test": 200}
 
 SIZE = 336
@@ -118,17 +118,16 @@ def _muted(rng: np.random.Generator, lo: int, hi: int) -> List[int]:
     return [int(np.clip(g + rng.integers(-22, 23), 0, 255)) for _ in range(3)]
 
 
-def make_scene(split: str, index: int) -> Scene:
-    rng = scene_rng(split, index)
-    n = int(rng.integers(2, 7))
-    combos = [(c, s) for s in SHAPES for c in COLORS]
-    w = np.array([SHAPE_P[SHAPES.index(s)] * COLOR_P[COLORS.index(c)] for c, s in combos])
-    picks = rng.choice(len(combos), size=n, replace=False, p=w / w.sum())
+def _place(rng: np.random.Generator, combos: List[Tuple[str, str]], picks, size_of,
+           attempts: int) -> List[Obj]:
+    """Objects for the picked colour+shape combinations, each at a random free spot (never
+    overlapping, 10 px apart); size_of(attempt) draws the size class. A combination that finds no
+    spot in `attempts` tries is left out."""
     objects: List[Obj] = []
     for k in picks:
         color, shape = combos[int(k)]
-        for attempt in range(60):
-            size = SIZES[int(rng.integers(0, 2))] if attempt < 30 else "small"
+        for attempt in range(attempts):
+            size = size_of(attempt)
             lo, hi = RADIUS[size]
             r = float(rng.uniform(lo, hi))
             b = _bound(shape, r)
@@ -138,8 +137,10 @@ def make_scene(split: str, index: int) -> Scene:
                    for o in objects):
                 objects.append(Obj(color, shape, size, r, cx, cy))
                 break
-    if len(objects) < 2:  # practically never: the first two always fit; keep the invariant
-        raise RuntimeError(f"scene {split}/{index}: could not place two shapes")
+    return objects
+
+
+def _background_params(rng: np.random.Generator) -> Tuple[str, Dict]:
     bg = BACKGROUNDS[int(rng.integers(0, 3))]
     if bg == "noise":
         params = {"base": _muted(rng, 70, 185), "cell": int(rng.integers(12, 29)),
@@ -152,7 +153,39 @@ def make_scene(split: str, index: int) -> Scene:
     else:
         params = {"a": _muted(rng, 50, 210), "b": _muted(rng, 50, 210),
                   "dir": [float(x) for x in rng.uniform(-1, 1, size=2)]}
+    return bg, params
+
+
+COMBOS = [(c, s) for s in SHAPES for c in COLORS]
+
+
+def make_scene(split: str, index: int) -> Scene:
+    rng = scene_rng(split, index)
+    n = int(rng.integers(2, 7))
+    w = np.array([SHAPE_P[SHAPES.index(s)] * COLOR_P[COLORS.index(c)] for c, s in COMBOS])
+    picks = rng.choice(len(COMBOS), size=n, replace=False, p=w / w.sum())
+    objects = _place(rng, COMBOS, picks,
+                     lambda attempt: SIZES[int(rng.integers(0, 2))] if attempt < 30 else "small",
+                     60)
+    if len(objects) < 2:  # practically never: the first two always fit; keep the invariant
+        raise RuntimeError(f"scene {split}/{index}: could not place two shapes")
+    bg, params = _background_params(rng)
     return Scene(split, index, objects, bg, params, int(rng.integers(0, 2**31 - 1)))
+
+
+def make_vision_scene(index: int) -> Scene:
+    """A scene for the vision tower's pre-training (stage 0 of tools/train_tiny_llava.py, split
+    "vision", never asked about): 7-11 objects, about three in four small, combinations drawn
+    uniformly. Small shapes are where the outline, not the colour, says which shape it is, and
+    many of them per image give the tower many shape labels per forward pass."""
+    rng = scene_rng("vision", index)
+    n = int(rng.integers(7, 12))
+    picks = rng.choice(len(COMBOS), size=n, replace=False)
+    objects = _place(rng, COMBOS, picks,
+                     lambda attempt: "large" if attempt < 20 and rng.random() < 0.25 else "small",
+                     40)
+    bg, params = _background_params(rng)
+    return Scene("vision", index, objects, bg, params, int(rng.integers(0, 2**31 - 1)))
 
 
 # ----------------------------------------------------------------------------------------------

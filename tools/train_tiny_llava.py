@@ -9,12 +9,16 @@
 #
 # Stages (no pretrained CLIP or LLM exists here, so every part learns from scratch):
 #   0  vision pre-training (our stand-in for CLIP pre-training): the ViT alone learns dense
-#      per-patch labels (colour, shape, size of the covering object, object centre) through
-#      throw-away linear heads on the vision_feature_layer output.
+#      per-patch labels (colour, shape, size of the covering object, object centre, patch row and
+#      column) through throw-away linear heads on the vision_feature_layer output, on scenes with
+#      many small shapes (synth_shapes.make_vision_scene). Shape, size and colour+shape are
+#      scored on object patches only: over all patches the background class swamped them and
+#      the tower learned colour but no shape (measured: shape stayed at its prior, ~35%).
 #   1  captions (LLaVA's "feature alignment" stage): projector + LLM learn to describe the image;
 #      the ViT is frozen.
-#   2  questions (LLaVA's "visual instruction tuning"): the whole model, multi-turn conversations
-#      of short-answer questions (LLaVA-1.5's "Answer the question using a single word or phrase.").
+#   2  questions (LLaVA's "visual instruction tuning"): projector + LLM (the ViT stays frozen by
+#      default, --vit-lr-scale 0, as LLaVA-1.5 keeps CLIP frozen), multi-turn conversations of
+#      short-answer questions (LLaVA-1.5's "Answer the question using a single word or phrase.").
 #
 # CPU economy: the LM head and the loss are computed only at answer positions; several samples
 # share a batch (right padding, causal attention, so padding never reaches real rows); one image
@@ -498,10 +502,17 @@ class Stream:
 
     def __init__(self, start: int):
         self.next = start
+        self.next_vision = 0
 
     def take(self, n: int) -> List[S.Scene]:
         out = [S.make_scene("train", self.next + k) for k in range(n)]
         self.next += n
+        return out
+
+    def take_vision(self, n: int) -> List[S.Scene]:
+        """Stage-0 scenes (split "vision": many small shapes), never reused either."""
+        out = [S.make_vision_scene(self.next_vision + k) for k in range(n)]
+        self.next_vision += n
         return out
 
 
@@ -541,7 +552,7 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
 
 
 N_COMBOS = len(S.COLORS) * len(S.SHAPES)
-MAX_COUNT = 6
+MAX_COUNT = 11  # objects in a stage-0 scene (S.make_vision_scene: 7-11)
 
 
 class PatchHeads(torch.nn.Module):
@@ -601,10 +612,13 @@ def vision_loss(model, heads: PatchHeads, scenes: List[S.Scene]):
         w = None
         if k == "center":  # rare positives
             w = torch.tensor([1.0, 20.0])
-        total = total + F.cross_entropy(logits, y, weight=w)
+        if k in ("shape", "size", "combo"):
+            # on object patches only: over all patches, the background class (most patches)
+            # swamps the shape signal, and the tower learned colour but no shape at all
+            keep = torch.stack(labels["color"]).reshape(-1) > 0
+            logits, y = logits[keep], y[keep]
+        total = total + F.cross_entropy(logits, y, weight=w) * (2.0 if k == "shape" else 1.0)
         accs[k] = float((logits.argmax(-1) == y).float().mean())
-        if k == "combo":  # on object patches only (most patches are background)
-            accs["combo_obj"] = float((logits.argmax(-1) == y)[y > 0].float().mean())
     pooled = feats.mean(dim=1)
     y = torch.stack(glob["combos"])
     logits = heads.combos(pooled)
@@ -841,7 +855,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         lr = lr_at(step, cfg, time.time() - t0, t_warm)
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
-        scenes = stream.take(cfg.batch)
+        scenes = stream.take_vision(cfg.batch) if cfg.name == "vision" else stream.take(cfg.batch)
         # share of the stage done (of its time budget, or of its steps): drives the curricula
         frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
                 else step / max(1, n_steps))
@@ -878,7 +892,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                       5.0 if cfg.name == "vision" else 1.0)
         opt.step()
         el = time.time() - t0
         log_rows.append({"damp": h.damp if isinstance(h, ImageDampHooks) else 0.0,
@@ -1067,13 +1082,13 @@ def main():
     ap.add_argument("--log-dir", type=Path, default=None, help="default: OUT/training")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--steps-vision", type=int, default=150)
+    ap.add_argument("--steps-vision", type=int, default=600)
     ap.add_argument("--steps-caption", type=int, default=60)
     ap.add_argument("--steps-qa", type=int, default=450)
     ap.add_argument("--batch-vision", type=int, default=16)
     ap.add_argument("--batch-lm", type=int, default=8)
     ap.add_argument("--turns", type=int, default=16, help="question turns per image in stage 2")
-    ap.add_argument("--lr-vision", type=float, default=1.5e-3)
+    ap.add_argument("--lr-vision", type=float, default=2e-3)
     ap.add_argument("--lr-caption", type=float, default=1e-3)
     ap.add_argument("--lr-qa", type=float, default=1e-3)
     ap.add_argument("--warmup-qa", type=int, default=30)
@@ -1085,7 +1100,8 @@ def main():
                     help="skip the start-up comparison of our forward with HF's")
     ap.add_argument("--replay-lr", type=Path, default=None,
                     help="loss.csv of an earlier run: stage 2 repeats its steps with its lrs")
-    ap.add_argument("--vit-lr-scale", type=float, default=0.3)
+    ap.add_argument("--vit-lr-scale", type=float, default=0.0,
+                    help="stage-2 learning-rate factor of the ViT (0: frozen, as in LLaVA-1.5)")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--eval-every", type=int, default=75)
     ap.add_argument("--val-images", type=int, default=20)
@@ -1217,6 +1233,7 @@ def main():
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "parameters": count_params(model),
         "train_images_used": stream.next,
+        "vision_images_used": stream.next_vision,
         "timings_s": timings,
         "final_loss_avg25": {s: float(np.mean([r["loss"] for r in rows if r["stage"] == s][-25:]))
                              for s in ("vision", "caption", "qa")
