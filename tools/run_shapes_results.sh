@@ -65,7 +65,23 @@ DENSE_PLANS+=";fastv:K=1,R=0.9;fastv:K=1,R=0.75;pdrop:layers=1/2/3,lambda=0.25"
 DENSE_PLANS+=";sparsevlm:layers=0/1/2,keep=64/32/16"
 FT_PLANS="$FT/plan.json@exact;$FT/plan.json@fast;dense"
 
+# Answers files resume by question id only, so answers of an earlier checkpoint (or head mask)
+# would be kept silently: each sweep directory records what it was run with and is emptied when
+# that changed.
+fresh() {  # fresh DIR FILE...: empty DIR unless its inputs.sha256 matches FILE...
+  local want
+  want=$(sha256sum "${@:2}")
+  if [ -d "$1" ] && [ "$(cat "$1/inputs.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "$1: the checkpoint or head mask changed since its answers were written; starting over"
+    rm -rf "$1"
+  fi
+  mkdir -p "$1"
+  echo "$want" >"$1/inputs.sha256"
+}
+
 for task in pope gqa; do
+  fresh "$OUT/$task-dense" $DENSE/model.safetensors $DENSE/headmask.json
+  [ -f $FT/model.safetensors ] && fresh "$OUT/$task-yopo12ft" $FT/model.safetensors $FT/plan.json
   ann=$SEL/pope_annotations.jsonl
   [ $task = gqa ] && ann=$SEL/gqa_annotations.json
   "$Y" eval --task $task -m $DENSE --tokenizer "$TOK" --questions "$SEL/${task}_questions.jsonl" \

@@ -1132,6 +1132,8 @@ def main():
     ap.add_argument("--stream-start", type=int, default=0,
                     help="first train-split scene index (a resumed run continues after the "
                          "scenes already used)")
+    ap.add_argument("--vision-start", type=int, default=0,
+                    help="first stage-0 (vision split) scene index, for a resumed stage 0")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     assert transformers.__version__ == "4.36.2", "the llava-hf layout is that of 4.36.2"
@@ -1192,6 +1194,7 @@ def main():
                              "elapsed_s": float(r["elapsed_s"]),
                              "cpu_s": float(r.get("cpu_s", "nan"))})
     stream = Stream(args.stream_start)
+    stream.next_vision = args.vision_start
     heads = PatchHeads(VISION["hidden_size"])
     timings = {}
     ckpt_dir = args.log_dir
