@@ -31,6 +31,7 @@
 #include "eval/score.h"
 #include "eval/sweep.h"
 #include "eval/sweep_plot.h"
+#include "io/model_fingerprint.h"
 #include "load_options.h"
 #include "models/llama_config.h"
 #include "prune/flops_model.h"
@@ -131,6 +132,22 @@ class Progress {
   int last_decile_ = 0;
   bool drawn_ = false;
 };
+
+// Answers resume by question, so an answers file must hold answers of this model and plan only:
+// a line written with other weights or another plan stops the run (lines from before the
+// fingerprint was recorded are taken as they are).
+void check_resumable(const eval::LoggedAnswer& a, const PlanRun& r, const std::string& fp) {
+  const std::string where = "'" + r.file + "' line " + std::to_string(a.line);
+  check(a.model_fingerprint.empty() || a.model_fingerprint == fp, where,
+        " was answered by other model weights (fingerprint ", a.model_fingerprint, ", this model ",
+        fp,
+        "); answers do not resume across checkpoints: give another answers file or "
+        "directory, or remove it");
+  const std::string sem = semantics_name(r.plan.semantics);
+  check(a.plan_spec.empty() || (a.plan_spec == r.spec && a.semantics == sem), where,
+        " was answered under plan '", a.plan_spec, "' (", a.semantics, "), this run is '", r.spec,
+        "' (", sem, "): give another answers file, or remove it");
+}
 
 // Resolves a plan spec; in a sweep, --head-mask goes to the specs that take one.
 PruningPlan resolve(const LlavaAnswerer& a, const std::string& spec, PruneSemantics sem,
@@ -352,6 +369,7 @@ int run_eval(const EvalOptions& o) {
   ao.chat_template = o.chat_template;
   ao.threads = o.threads;
   LlavaAnswerer answerer(o.model, ao);
+  const std::string fingerprint = model_fingerprint(o.model);
   std::fprintf(stderr, "load: %.1f ms (%s layout, %s weights, %d threads)\n",
                answerer.loaded().load_ms, answerer.loaded().layout.c_str(),
                weight_dtype_name(answerer.loaded().dtype), answerer.threads());
@@ -384,7 +402,10 @@ int run_eval(const EvalOptions& o) {
                    : o.answers;
     const eval::AnswerLog log = eval::read_answer_log(r.file);
     for (const std::string& w : log.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    for (const eval::LoggedAnswer& a : log.answers) r.done.insert(a.key);
+    for (const eval::LoggedAnswer& a : log.answers) {
+      check_resumable(a, r, fingerprint);
+      r.done.insert(a.key);
+    }
     for (const std::string& key : selected) r.resumed += r.done.count(key);
     r.writer = std::make_unique<eval::AnswerWriter>(r.file);
     runs.push_back(std::move(r));
@@ -433,6 +454,7 @@ int run_eval(const EvalOptions& o) {
         rec.semantics = semantics_name(r->plan.semantics);
         rec.executed_flops = ans.executed_flops;
         rec.visual_flops = ans.visual_flops;
+        rec.model_fingerprint = fingerprint;
         r->writer->write(eval::answer_json(rec));
         r->done.insert(key);
         ++r->answered;

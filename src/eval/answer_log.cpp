@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fnv1a.h"
 #include "eval/jsonl.h"
 
 namespace yopo::eval {
@@ -14,14 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull) {
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 std::string id_text(const json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
@@ -35,7 +28,7 @@ std::string answer_key(const std::string& question_id, const std::string& prompt
 
 std::string make_answer_id(const std::string& model_id, const std::string& plan,
                            const std::string& question_id, const std::string& prompt) {
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = kFnv1aBasis;
   for (const std::string* part : {&model_id, &plan, &question_id, &prompt}) {
     h = fnv1a(*part, h);
     h = fnv1a(std::string(1, '\x1f'), h);
@@ -68,6 +61,7 @@ nlohmann::ordered_json answer_json(const AnswerRecord& r) {
   line["semantics"] = r.semantics;
   line["executed_flops"] = r.executed_flops;
   line["visual_flops"] = r.visual_flops;
+  if (!r.model_fingerprint.empty()) line["model_fingerprint"] = r.model_fingerprint;
   return line;
 }
 
@@ -98,6 +92,10 @@ AnswerLog read_answer_log(const std::string& path) {
       a.visual_flops = v["visual_flops"].get<double>();
       a.has_flops = true;
     }
+    for (auto [key, field] :
+         {std::pair{"model_fingerprint", &a.model_fingerprint},
+          std::pair{"plan_spec", &a.plan_spec}, std::pair{"semantics", &a.semantics}})
+      if (v.contains(key) && v[key].is_string()) *field = v[key].get<std::string>();
     log.answers.push_back(std::move(a));
   }
   return log;

@@ -112,6 +112,52 @@ TEST(EvalCli, AnswersInLlavasFormatAndResumes) {
   EXPECT_EQ(lines_of(again), first);
 }
 
+// Answers resume by question, so a file written with other weights or under another plan must
+// stop the run instead of being silently mixed with new answers.
+TEST(EvalCli, ResumingWithOtherWeightsOrAnotherPlanStops) {
+  YOPO_REQUIRE_ASSET(images, "images");
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/answers.jsonl";
+  const auto base = eval_args(pope_photos("questions.jsonl"), images);
+  CommandResult r = run_command(with(base, {"--answers", out, "--limit", "1"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> first = lines_of(out);
+  ASSERT_EQ(first.size(), 1u);
+  const std::string fp = json::parse(first[0])["model_fingerprint"].get<std::string>();
+  EXPECT_EQ(fp.size(), 16u);
+
+  // The same checkpoint with one weight byte changed near the end of its file (a "retrained"
+  // model under the same directory name).
+  const std::string other = dir + "/hf";
+  fs::copy(fixture("tiny_llava/hf"), other);
+  {
+    std::fstream f(other + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-9, std::ios::end);
+    const char c = char(f.get());
+    f.seekp(-9, std::ios::end);
+    f.put(char(c ^ 0x40));
+  }
+  std::vector<std::string> args = base;
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "-m") args[i + 1] = other;
+  r = run_command(with(args, {"--answers", out, "--limit", "2"}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("other model weights"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(fp), std::string::npos) << r.err;
+  EXPECT_EQ(lines_of(out), first);
+
+  // Same weights, another plan into the same file.
+  r = run_command(with(base, {"--answers", out, "--limit", "2", "--prune", "heads:keep=1"}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("was answered under plan 'dense'"), std::string::npos) << r.err;
+  EXPECT_EQ(lines_of(out), first);
+
+  // The original model and plan resume as before.
+  r = run_command(with(base, {"--answers", out, "--limit", "2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of(out).size(), 2u);
+}
+
 TEST(EvalCli, ALineCutShortByAKilledRunIsAnsweredAgain) {
   YOPO_REQUIRE_ASSET(images, "images");
   const std::string out = temp_dir() + "/answers.jsonl";
