@@ -26,6 +26,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/fnv1a.h"
 #include "eval/answer_log.h"
 #include "eval/questions.h"
 #include "eval/score.h"
@@ -35,6 +36,7 @@
 #include "load_options.h"
 #include "models/llama_config.h"
 #include "prune/flops_model.h"
+#include "prune/plan_json.h"
 #include "runtime/llava_answer.h"
 
 namespace yopo::cli {
@@ -68,6 +70,7 @@ struct EvalOptions {
 struct PlanRun {
   std::string spec;
   PruningPlan plan;
+  std::string plan_fingerprint;  // of the resolved plan: tells head masks apart under one spec
   std::string file;
   std::set<std::string> done;  // answer keys already in the file
   std::unique_ptr<eval::AnswerWriter> writer;
@@ -147,6 +150,10 @@ void check_resumable(const eval::LoggedAnswer& a, const PlanRun& r, const std::s
   check(a.plan_spec.empty() || (a.plan_spec == r.spec && a.semantics == sem), where,
         " was answered under plan '", a.plan_spec, "' (", a.semantics, "), this run is '", r.spec,
         "' (", sem, "): give another answers file, or remove it");
+  check(a.plan_fingerprint.empty() || a.plan_fingerprint == r.plan_fingerprint, where,
+        " was answered under plan '", a.plan_spec,
+        "' resolved differently (another head mask?): "
+        "give another answers file, or remove it");
 }
 
 // Resolves a plan spec; in a sweep, --head-mask goes to the specs that take one.
@@ -396,6 +403,7 @@ int run_eval(const EvalOptions& o) {
       }
     }
     r.plan = resolve(answerer, plan_spec, plan_semantics, o.head_mask, sweep);
+    r.plan_fingerprint = hex16(fnv1a(plan_to_json(r.plan).dump()));
     r.file = sweep ? (fs::path(o.out_dir) /
                       (eval::plan_file_stem(r.plan.name + stem_suffix, stems) + ".jsonl"))
                          .string()
@@ -455,6 +463,7 @@ int run_eval(const EvalOptions& o) {
         rec.executed_flops = ans.executed_flops;
         rec.visual_flops = ans.visual_flops;
         rec.model_fingerprint = fingerprint;
+        rec.plan_fingerprint = r->plan_fingerprint;
         r->writer->write(eval::answer_json(rec));
         r->done.insert(key);
         ++r->answered;

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <string_view>
 
 namespace yopo {
@@ -20,6 +22,13 @@ inline uint64_t fnv1a(const void* data, size_t n, uint64_t h = kFnv1aBasis) {
 
 inline uint64_t fnv1a(std::string_view s, uint64_t h = kFnv1aBasis) {
   return fnv1a(s.data(), s.size(), h);
+}
+
+// A hash as the 16 hex digits ids and fingerprints are written with.
+inline std::string hex16(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace yopo

@@ -33,9 +33,7 @@ std::string make_answer_id(const std::string& model_id, const std::string& plan,
     h = fnv1a(*part, h);
     h = fnv1a(std::string(1, '\x1f'), h);
   }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return hex16(h);
 }
 
 nlohmann::ordered_json answer_json(const AnswerRecord& r) {
@@ -62,6 +60,7 @@ nlohmann::ordered_json answer_json(const AnswerRecord& r) {
   line["executed_flops"] = r.executed_flops;
   line["visual_flops"] = r.visual_flops;
   if (!r.model_fingerprint.empty()) line["model_fingerprint"] = r.model_fingerprint;
+  if (!r.plan_fingerprint.empty()) line["plan_fingerprint"] = r.plan_fingerprint;
   return line;
 }
 
@@ -94,7 +93,8 @@ AnswerLog read_answer_log(const std::string& path) {
     }
     for (auto [key, field] :
          {std::pair{"model_fingerprint", &a.model_fingerprint},
-          std::pair{"plan_spec", &a.plan_spec}, std::pair{"semantics", &a.semantics}})
+          std::pair{"plan_fingerprint", &a.plan_fingerprint}, std::pair{"plan_spec", &a.plan_spec},
+          std::pair{"semantics", &a.semantics}})
       if (v.contains(key) && v[key].is_string()) *field = v[key].get<std::string>();
     log.answers.push_back(std::move(a));
   }

@@ -31,11 +31,12 @@ struct AnswerRecord {
   std::string plan_name, plan_spec, semantics;
   double executed_flops = 0, visual_flops = 0;
   std::string model_fingerprint;  // io/model_fingerprint.h; written when not empty
+  std::string plan_fingerprint;   // of the resolved plan (head masks included); same
 };
 
 // The JSON object of one answer line, keys in LLaVA's order then ours (plan, plan_spec,
-// semantics, executed_flops, visual_flops, model_fingerprint). question_id is a JSON number when
-// the question file wrote it as one.
+// semantics, executed_flops, visual_flops, model_fingerprint, plan_fingerprint). question_id is a
+// JSON number when the question file wrote it as one.
 nlohmann::ordered_json answer_json(const AnswerRecord& r);
 
 // An answer line read back.
@@ -44,7 +45,7 @@ struct LoggedAnswer {
   std::string key;  // answer_key(question_id, prompt)
   double executed_flops = 0, visual_flops = 0;
   bool has_flops = false;
-  std::string model_fingerprint, plan_spec, semantics;  // empty when the line has none
+  std::string model_fingerprint, plan_fingerprint, plan_spec, semantics;  // "" when absent
 };
 
 struct AnswerLog {

@@ -67,9 +67,7 @@ std::string model_fingerprint(const std::string& path) {
   }
   uint64_t h = kFnv1aBasis;
   for (const fs::path& p : files) h = hash_file(p, h);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return hex16(h);
 }
 
 }  // namespace yopo

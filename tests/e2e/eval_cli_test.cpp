@@ -112,8 +112,8 @@ TEST(EvalCli, AnswersInLlavasFormatAndResumes) {
   EXPECT_EQ(lines_of(again), first);
 }
 
-// Answers resume by question, so a file written with other weights or under another plan must
-// stop the run instead of being silently mixed with new answers.
+// Answers resume by question, so a file written with other weights or under another plan (spec,
+// semantics or head mask) must stop the run instead of being silently mixed with new answers.
 TEST(EvalCli, ResumingWithOtherWeightsOrAnotherPlanStops) {
   YOPO_REQUIRE_ASSET(images, "images");
   const std::string dir = temp_dir();
@@ -156,6 +156,27 @@ TEST(EvalCli, ResumingWithOtherWeightsOrAnotherPlanStops) {
   r = run_command(with(base, {"--answers", out, "--limit", "2"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines_of(out).size(), 2u);
+
+  // One spec, two head masks (the tiny model: 2 layers of 4 heads; yopo-25 keeps layer 1's
+  // visual heads from the mask): the plans differ, so the file does not resume.
+  const std::string masked = dir + "/masked.jsonl";
+  std::ofstream(dir + "/a.json") << R"({"keep": [[1, 1, 1, 1], [1, 0, 1, 0]]})";
+  std::ofstream(dir + "/b.json") << R"({"keep": [[1, 1, 1, 1], [0, 1, 0, 1]]})";
+  auto yopo25 = [&](const std::string& mask, const std::string& limit) {
+    return with(base, {"--answers", masked, "--limit", limit, "--prune", "yopo-25", "--head-mask",
+                       dir + "/" + mask});
+  };
+  r = run_command(yopo25("a.json", "1"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> masked_first = lines_of(masked);
+  ASSERT_EQ(masked_first.size(), 1u);
+  r = run_command(yopo25("b.json", "2"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("resolved differently"), std::string::npos) << r.err;
+  EXPECT_EQ(lines_of(masked), masked_first);
+  r = run_command(yopo25("a.json", "2"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of(masked).size(), 2u);
 }
 
 TEST(EvalCli, ALineCutShortByAKilledRunIsAnsweredAgain) {
