@@ -65,9 +65,9 @@ DENSE_PLANS+=";fastv:K=1,R=0.9;fastv:K=1,R=0.75;pdrop:layers=1/2/3,lambda=0.25"
 DENSE_PLANS+=";sparsevlm:layers=0/1/2,keep=64/32/16"
 FT_PLANS="$FT/plan.json@exact;$FT/plan.json@fast;dense"
 
-# Answers files resume by question id only, so answers of an earlier checkpoint (or head mask)
-# would be kept silently: each sweep directory records what it was run with and is emptied when
-# that changed.
+# yopo eval refuses to resume answers of other weights or another head mask (it would stop this
+# script); so that a rerun after retraining or recalibrating just works, each sweep directory
+# records what it was run with and is emptied when that changed.
 fresh() {  # fresh DIR FILE...: empty DIR unless its inputs.sha256 matches FILE...
   local want
   want=$(sha256sum "${@:2}")

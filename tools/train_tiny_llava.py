@@ -305,7 +305,13 @@ def vision_features(model, pixel_values: torch.Tensor) -> torch.Tensor:
     """CLIP tower up to vision_feature_layer (-2: the last layer is never run), class token
     dropped: [N, 576, d_vision]."""
     vm = model.vision_tower.vision_model
-    h = vm.pre_layrnorm(vm.embeddings(pixel_values))
+    return vision_layers(vm, vm.embeddings(pixel_values))
+
+
+def vision_layers(vm, embeddings: torch.Tensor) -> torch.Tensor:
+    """pre_layrnorm and the encoder layers up to vision_feature_layer on the embeddings (class
+    token first); class token dropped."""
+    h = vm.pre_layrnorm(embeddings)
     n_run = len(vm.encoder.layers) + 1 + FEATURE_LAYER
     for layer in vm.encoder.layers[:n_run]:
         h = layer(h, None, None)[0]

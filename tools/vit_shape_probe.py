@@ -74,11 +74,7 @@ def crop_features(model, pixels: torch.Tensor, r0: List[int], c0: List[int], n: 
                       1 + ((r + grid)[:, None] * S.GRID + (c + grid)[None, :]).reshape(-1)])
            for r, c in zip(r0, c0)]
     h = torch.cat([emb.class_embedding.expand(len(r0), 1, -1), x], 1)
-    h = vm.pre_layrnorm(h + emb.position_embedding(torch.stack(ids)))
-    n_run = len(vm.encoder.layers) + 1 + T.FEATURE_LAYER
-    for layer in vm.encoder.layers[:n_run]:
-        h = layer(h, None, None)[0]
-    return h[:, 1:]
+    return T.vision_layers(vm, h + emb.position_embedding(torch.stack(ids)))
 
 
 def batch_of(make, first: int, batch: int):
