@@ -60,7 +60,7 @@ def named_object_mask(sc, pl, question):
 def supervision_loss(p, scenes, turn_lists, convs):
     s0 = len(convs[0][0])
     off, terms = s0 + S.GRID * S.GRID, []
-    for b, (sc, tl, (_, _, labels)) in enumerate(zip(scenes, turn_lists, convs)):
+    for b, (sc, tl, (_, _, labels, _)) in enumerate(zip(scenes, turn_lists, convs)):
         img, lab = S.render(sc, with_labels=True)
         pl = S.patch_labels(sc, lab)
         starts = [j for j in range(len(labels))

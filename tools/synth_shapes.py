@@ -67,6 +67,10 @@ CAPTION_PROMPTS = ("Describe the image briefly.", "What is in the image?",
 QUESTION_TYPES = ("exist", "color", "shape", "count", "position", "nearest", "size")
 GQA_TYPES = ("color", "shape", "count", "position", "nearest", "size")
 POPE_CATEGORIES = ("random", "popular", "adversarial")
+# Asked in training only (never in val/test): questions that name one attribute, so that the
+# decoder first learns to find the image rows of one colour (or shape) before it must find those
+# of a colour AND a shape (every test type names objects that way).
+TRAINING_ONLY_TYPES = ("exist_color", "exist_shape", "count_color", "size_by_color")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -452,13 +456,45 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
                     else:
                         out.append((f"Which is larger, the {b.name} or the {a.name}?", a.name))
                     out.append((f"Which is smaller, the {a.name} or the {b.name}?", b.name))
+    elif qtype in TRAINING_ONLY_TYPES:
+        out = _training_only(objs, qtype, rng)
     else:
         raise ValueError(f"unknown question type {qtype}")
     return out
 
 
-def all_questions(scene: Scene, rng: np.random.Generator) -> Dict[str, List[Tuple[str, str]]]:
-    return {t: questions_of_type(scene, t, rng) for t in QUESTION_TYPES}
+def _training_only(objs: List[Obj], qtype: str, rng: np.random.Generator
+                   ) -> List[Tuple[str, str]]:
+    colors = {o.color for o in objs}
+    shapes = {o.shape for o in objs}
+    out: List[Tuple[str, str]] = []
+    if qtype in ("exist_color", "exist_shape"):
+        words, present = (COLORS, colors) if qtype == "exist_color" else (SHAPES, shapes)
+        yes = [w for w in words if w in present]
+        no = [w for w in words if w not in present]
+        yes = [yes[i] for i in rng.permutation(len(yes))]
+        no = [no[i] for i in rng.permutation(len(no))]
+        for k in range(min(len(yes), len(no))):
+            for w, a in ((yes[k], "yes"), (no[k], "no")):
+                q = (f"Is there {article(w)} {w} shape in the image?" if qtype == "exist_color"
+                     else f"Is there {article(w)} {w} in the image?")
+                out.append((q, a))
+    elif qtype == "count_color":
+        for c in COLORS:
+            n = sum(o.color == c for o in objs)
+            if n > 0 or rng.random() < 0.35:
+                out.append((f"How many {c} shapes are there?", str(n)))
+    else:  # size_by_color
+        u_color = _unique(objs, lambda o: o.color)
+        out = [(f"Is the {o.color} object small or large?", o.size) for o in objs
+               if o.color in u_color]
+    return out
+
+
+def all_questions(scene: Scene, rng: np.random.Generator, training_only: bool = False
+                  ) -> Dict[str, List[Tuple[str, str]]]:
+    types = QUESTION_TYPES + (TRAINING_ONLY_TYPES if training_only else ())
+    return {t: questions_of_type(scene, t, rng) for t in types}
 
 
 def normalize_answer(text: str) -> str:

@@ -17,12 +17,22 @@
 #   1  captions (LLaVA's "feature alignment" stage): projector + LLM learn to describe the image;
 #      the ViT is frozen.
 #   2  questions (LLaVA's "visual instruction tuning"): projector + LLM (the ViT stays frozen by
-#      default, --vit-lr-scale 0, as LLaVA-1.5 keeps CLIP frozen), multi-turn conversations of
-#      short-answer questions (LLaVA-1.5's "Answer the question using a single word or phrase.").
+#      default, --vit-lr-scale 0, as LLaVA-1.5 keeps CLIP frozen), short-answer questions
+#      (LLaVA-1.5's "Answer the question using a single word or phrase."), several per image.
+#      --independent-turns: each question sees only the image prompt and itself, exactly as the
+#      evaluation asks it. In a multi-turn conversation most answers can be read off earlier
+#      turns (a later question names objects an earlier answer gave away), and a decoder trained
+#      from scratch learned that instead of the image: it stayed at the answer priors for 1000
+#      steps. --curriculum/--early-weights: the first part of the stage asks one easy kind of
+#      question that still needs the image ("Is there a red shape in the image?"); from scratch
+#      the decoder needed ~270 steps of that alone before it found the rows of the named colour
+#      (the loss left the yes/no prior then). --stepping-stones: afterwards a share of such
+#      one-attribute questions stays in the mix (synth_shapes.TRAINING_ONLY_TYPES).
 #
 # CPU economy: the LM head and the loss are computed only at answer positions; several samples
 # share a batch (right padding, causal attention, so padding never reaches real rows); one image
-# carries several question turns. The decoder forward is our own code over the HF modules'
+# carries several question turns, which share its 576 rows (packed_layout: per-turn attention
+# segments and positions). The decoder forward is our own code over the HF modules'
 # weights (checked against HF's forward at start-up) with hook points (DecoderHooks) where a
 # pruning plan (YOPO window, head mask, layer cut, FFN cut) can act in attention and the MLP.
 #
@@ -443,22 +453,55 @@ class Tok:
         return self.sp.decode([i for i in ids if i < 32000])
 
 
-def conversation(tok: Tok, turns: List[Tuple[str, str]], template: str = "vicuna_v1"
-                 ) -> Tuple[List[int], List[int], List[int]]:
+def conversation(tok: Tok, turns: List[Tuple[str, str]], template: str = "vicuna_v1",
+                 independent: bool = False
+                 ) -> Tuple[List[int], List[int], List[int], List[int]]:
     """vicuna_v1 multi-turn: SYSTEM USER: <image>\\nQ1 ASSISTANT: A1</s>USER: Q2 ASSISTANT: A2</s>..
-    Returns (ids before the image, ids after it, labels of the ids after it). The first turn is
-    token for token the prompt yopo builds for Q1, then the answer ' A1' and </s>."""
+    Returns (ids before the image, ids after it, labels of the ids after it, segment of each id
+    after it). The first turn is token for token the prompt yopo builds for Q1, then the answer
+    ' A1' and </s>.
+    independent: every turn is a first turn instead (after the image: \\nQk ASSISTANT: Ak</s>,
+    segment k); lm_loss then lets segment k see only the rows before it (system prompt and
+    image) and itself, at the positions a lone first turn has (packed_layout), so each turn
+    computes exactly what the one-question prompt of the evaluation computes, and no answer can
+    be read off earlier turns instead of the image."""
     before, after = tok.split_prompt(turns[0][0], template)
     labels = [IGNORE] * len(after)
+    seg = [0] * len(after)
     for k, (q, a) in enumerate(turns):
         if k > 0:
-            ids = tok.enc(f"USER: {q} ASSISTANT:")
+            ids = (tok.split_prompt(q, template)[1] if independent
+                   else tok.enc(f"USER: {q} ASSISTANT:"))
             after += ids
             labels += [IGNORE] * len(ids)
+            seg += [k if independent else 0] * len(ids)
         ans = tok.enc(a) + [EOS]
         after += ans
         labels += ans
-    return before, after, labels
+        seg += [k if independent else 0] * len(ans)
+    return before, after, labels, seg
+
+
+def packed_layout(n_prefix: int, segs: Sequence[Sequence[int]], t_after: int
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positions [B, T] and attention bias [B, 1, T, T] for conversations whose rows after the
+    first n_prefix are split into segments (conversation(..., independent=True)): a row sees
+    the prefix rows and the earlier rows of its own segment; segment rows are numbered from
+    n_prefix on. Padding rows (past len(segs[b])) form one more segment."""
+    B, T = len(segs), n_prefix + t_after
+    seg = torch.full((B, t_after), -1, dtype=torch.long)
+    pos = torch.arange(T).repeat(B, 1)
+    for b, sb in enumerate(segs):
+        seg[b, :len(sb)] = torch.tensor(sb, dtype=torch.long)
+        count: Dict[int, int] = {}
+        for j, k in enumerate(sb):
+            pos[b, n_prefix + j] = n_prefix + count.get(k, 0)
+            count[k] = count.get(k, 0) + 1
+    full = torch.cat([torch.full((B, n_prefix), -2, dtype=torch.long), seg], dim=1)
+    idx = torch.arange(T)
+    causal = idx[None, :] <= idx[:, None]
+    visible = causal[None] & ((full[:, :, None] == full[:, None, :]) | (idx < n_prefix)[None, None])
+    return pos, torch.where(visible, 0.0, NEG)[:, None]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -482,10 +525,20 @@ EARLY_WEIGHTS = {"exist": 0.35, "color": 0.20, "shape": 0.20, "count": 0.25, "po
                  "nearest": 0.0, "size": 0.0}
 
 
+def with_stepping_stones(weights: Dict[str, float], share: float) -> Dict[str, float]:
+    """weights scaled to 1 - share, plus the training-only types (S.TRAINING_ONLY_TYPES) sharing
+    `share` equally."""
+    out = {t: w * (1.0 - share) / sum(weights.values()) for t, w in weights.items()}
+    out.update({t: share / len(S.TRAINING_ONLY_TYPES) for t in S.TRAINING_ONLY_TYPES})
+    return out
+
+
 def sample_turns(scene: S.Scene, rng: random.Random, n_turns: int,
                  weights: Dict[str, float] = QTYPE_WEIGHTS) -> List[Tuple[str, str]]:
     nrng = np.random.Generator(np.random.PCG64(rng.getrandbits(63)))
-    pools = {t: list(q) for t, q in S.all_questions(scene, nrng).items() if q and weights[t] > 0}
+    extra = any(weights.get(t, 0) > 0 for t in S.TRAINING_ONLY_TYPES)
+    pools = {t: list(q) for t, q in S.all_questions(scene, nrng, extra).items()
+             if q and weights.get(t, 0) > 0}
     for t in pools:
         rng.shuffle(pools[t])
     turns = []
@@ -544,9 +597,13 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
     off = len(before) + rows.shape[1]
     if isinstance(hooks, (YopoHooks, ImageDampHooks)):
         hooks.s = len(before)
-    hid = decoder_hidden(model, emb, torch.arange(T), causal_bias(T), hooks)
+    if any(max(c[3]) > 0 for c in convs):  # independent turns
+        pos, bias = packed_layout(off, [c[3] for c in convs], t_after)
+    else:
+        pos, bias = torch.arange(T), causal_bias(T)
+    hid = decoder_hidden(model, emb, pos, bias, hooks)
     idx_b, idx_t, tgt = [], [], []
-    for b, (_, after, labels) in enumerate(convs):
+    for b, (_, after, labels, _) in enumerate(convs):
         for j, lab in enumerate(labels):
             if lab != IGNORE:
                 idx_b.append(b)
@@ -882,9 +939,16 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                 convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
                                       template) for sc in scenes]
             else:
-                weights = EARLY_WEIGHTS if frac < args.curriculum else QTYPE_WEIGHTS
-                convs = [conversation(tok, sample_turns(sc, rng, args.turns, weights), template)
-                         for sc in scenes]
+                if frac < args.curriculum:
+                    weights = json.loads(args.early_weights) if args.early_weights else EARLY_WEIGHTS
+                else:
+                    weights = json.loads(args.qtype_weights) if args.qtype_weights else QTYPE_WEIGHTS
+                if args.stepping_stones > 0 and frac >= args.curriculum:
+                    weights = with_stepping_stones(weights, args.stepping_stones)
+                # (a scene that none of the weighted types fits gets the default mix)
+                convs = [conversation(tok, sample_turns(sc, rng, args.turns, weights) or
+                                      sample_turns(sc, rng, args.turns), template,
+                                      args.independent_turns) for sc in scenes]
             h = hooks if cfg.name == "qa" else DENSE
             if cfg.name == "qa" and h is DENSE and (args.image_damp > 0 or cfg.damp_replay):
                 # annealed linearly to 0 over the first damp_frac of the stage (time or steps)
@@ -1130,6 +1194,18 @@ def main():
                          "at most 2 for the next share, then all")
     ap.add_argument("--curriculum", type=float, default=0.0,
                     help="share of stage 2 that asks only existence/colour/shape/count questions")
+    ap.add_argument("--stepping-stones", type=float, default=0.0,
+                    help="share of stage-2 turns drawn from the training-only question types "
+                         "(S.TRAINING_ONLY_TYPES: one colour or one shape named)")
+    ap.add_argument("--qtype-weights", default=None,
+                    help='stage-2 question type weights as JSON, e.g. \'{"exist_color": 1}\' '
+                         "(default QTYPE_WEIGHTS)")
+    ap.add_argument("--early-weights", default=None,
+                    help="question type weights (JSON) for the first --curriculum share of stage 2 "
+                         "(default EARLY_WEIGHTS); the stepping-stone share is not added to them")
+    ap.add_argument("--independent-turns", action="store_true",
+                    help="stage 2: each question turn sees only the image prompt and itself, as a "
+                         "lone first turn (conversation(independent=True))")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--eval-only", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
