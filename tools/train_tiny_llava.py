@@ -941,9 +941,9 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                                       template) for sc in scenes]
             else:
                 if frac < args.curriculum:
-                    weights = json.loads(args.early_weights) if args.early_weights else EARLY_WEIGHTS
+                    weights = args.early_weights or EARLY_WEIGHTS
                 else:
-                    weights = json.loads(args.qtype_weights) if args.qtype_weights else QTYPE_WEIGHTS
+                    weights = args.qtype_weights or QTYPE_WEIGHTS
                 if args.stepping_stones > 0 and frac >= args.curriculum:
                     weights = with_stepping_stones(weights, args.stepping_stones)
                 # (a scene that none of the weighted types fits gets the default mix)
@@ -1198,10 +1198,10 @@ def main():
     ap.add_argument("--stepping-stones", type=float, default=0.0,
                     help="share of stage-2 turns drawn from the training-only question types "
                          "(S.TRAINING_ONLY_TYPES: one colour or one shape named)")
-    ap.add_argument("--qtype-weights", default=None,
+    ap.add_argument("--qtype-weights", type=json.loads, default=None,
                     help='stage-2 question type weights as JSON, e.g. \'{"exist_color": 1}\' '
                          "(default QTYPE_WEIGHTS)")
-    ap.add_argument("--early-weights", default=None,
+    ap.add_argument("--early-weights", type=json.loads, default=None,
                     help="question type weights (JSON) for the first --curriculum share of stage 2 "
                          "(default EARLY_WEIGHTS); the stepping-stone share is not added to them")
     ap.add_argument("--independent-turns", action="store_true",
