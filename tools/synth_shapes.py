@@ -340,6 +340,15 @@ def caption(scene: Scene) -> str:
     return text[0].upper() + text[1:]
 
 
+def scene_text(scene: Scene) -> str:
+    """The scene as text, what the decoder's text pre-training (train_tiny_llava.py, stage
+    "text") reads in place of the image: the objects from left to right with size, colour,
+    shape and the grid cell (patch column x, patch row y) of their centre."""
+    objs = sorted(scene.objects, key=lambda o: o.cx)
+    return "Objects: " + "; ".join(f"{o.size} {o.color} {o.shape} at x {int(o.cx // PATCH)} "
+                                   f"y {int(o.cy // PATCH)}" for o in objs) + "."
+
+
 def _combo_frequency() -> List[Tuple[str, str]]:
     """Combinations ordered from most to least frequent under the generator's distribution."""
     combos = [(c, s) for s in SHAPES for c in COLORS]
