@@ -1145,11 +1145,14 @@ def write_log(rows: List[Dict], log_dir: Path) -> None:
     (log_dir / "loss.csv").write_text("\n".join(lines) + "\n")
 
 
+# loss.csv stage names in training order ("qa_text": the text steps of stage 2, --text-share)
+LOG_STAGES = ("vision", "text", "caption", "qa", "qa_text")
+
+
 def write_svg(rows: List[Dict], path: Path) -> None:
     """Hand-written SVG of the loss curves (matplotlib is not installed here): one panel per
     stage, raw loss in light colour and a 25-step moving average on top."""
-    stages = [s for s in ("vision", "text", "caption", "qa", "qa_text")
-              if any(r["stage"] == s for r in rows)]
+    stages = [s for s in LOG_STAGES if any(r["stage"] == s for r in rows)]
     W, H, pad = 300, 220, 40
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W * len(stages) + 20}" '
              f'height="{H + 30}" font-family="sans-serif" font-size="11">',
@@ -1481,7 +1484,7 @@ def main():
         "text_scenes_used": stream.next_text - TEXT_SCENE_START,
         "timings_s": timings,
         "final_loss_avg25": {s: float(np.mean([r["loss"] for r in rows if r["stage"] == s][-25:]))
-                             for s in ("vision", "text", "caption", "qa", "qa_text")
+                             for s in LOG_STAGES
                              if any(r["stage"] == s for r in rows)},
         "test_accuracy_shipped_bf16": res,
         f"test_accuracy_llava_hf_template_first_{args.test_images_llava_hf}_images": res_hf,
