@@ -71,6 +71,11 @@ POPE_CATEGORIES = ("random", "popular", "adversarial")
 # decoder first learns to find the image rows of one colour (or shape) before it must find those
 # of a colour AND a shape (every test type names objects that way).
 TRAINING_ONLY_TYPES = ("exist_color", "exist_shape", "count_color", "size_by_color")
+# Training only too, but asked only when weighted by name (not part of --stepping-stones' share):
+# where one named object is in the image ("Which side of the image is the red circle on?"), the
+# one-object step towards the relative position questions. Generated without drawing from the
+# question rng, so adding it changed no other question stream.
+PLACE_TYPES = ("place",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,6 +470,14 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
                     else:
                         out.append((f"Which is larger, the {b.name} or the {a.name}?", a.name))
                     out.append((f"Which is smaller, the {a.name} or the {b.name}?", b.name))
+    elif qtype == "place":
+        for o in objs:
+            if abs(o.cx - SIZE / 2) >= 40:
+                out.append((f"Which side of the image is the {o.name} on?",
+                            "left" if o.cx < SIZE / 2 else "right"))
+            if abs(o.cy - SIZE / 2) >= 40:
+                out.append((f"Is the {o.name} in the top or bottom half of the image?",
+                            "top" if o.cy < SIZE / 2 else "bottom"))
     elif qtype in TRAINING_ONLY_TYPES:
         out = _training_only(objs, qtype, rng)
     else:
@@ -502,7 +515,7 @@ def _training_only(objs: List[Obj], qtype: str, rng: np.random.Generator
 
 def all_questions(scene: Scene, rng: np.random.Generator, training_only: bool = False
                   ) -> Dict[str, List[Tuple[str, str]]]:
-    types = QUESTION_TYPES + (TRAINING_ONLY_TYPES if training_only else ())
+    types = QUESTION_TYPES + (TRAINING_ONLY_TYPES + PLACE_TYPES if training_only else ())
     return {t: questions_of_type(scene, t, rng) for t in types}
 
 
