@@ -35,6 +35,23 @@
 #      stage-0 steps took it to 86-91%, and with that tower (caption 60, stage 2 ~530 steps) the
 #      test split gave shape 52% (prior 33%), colour 43%, count 62%, size 76%; POPE, position
 #      and nearest stayed at their priors.
+#      Why POPE stayed at 50%: in that model the yes/no logit margin was the same for every
+#      question (sd 0.02; its AUC on val POPE, "Is there a red shape?" and position: 0.50), and
+#      already from text the decoder answered "Is there a red circle?" from the shape word alone
+#      ("Is there a red shape?": AUC 0.51). --text-weights: a text stage weighted to yes/no
+#      questions (300 steps), then to the one-colour ones (150 steps: their AUC 0.52 -> 0.97,
+#      text POPE 0.55 -> 0.75), then a balanced yes/no-heavy mix (300 steps: POPE 0.69, position
+#      0.60, nearest 0.41, count 0.78) gave a decoder that, with the same tower and stage 2, read
+#      existence from the image: test POPE 73.8% (random 81.8, popular 79.0, adversarial 60.8),
+#      shape 56.4%, colour 46.2%, count 64.5%, size 73.0%; position (43.5%) and nearest (14.7%)
+#      stayed below chance. The exact chain of invocations: tools/train_shapes_recipe.sh.
+#      Position, measured from that checkpoint on 30 val images (2026-11-29): a linear probe of
+#      each object's mean projector row names its half of the image only 67% of the time (the
+#      tower's features: 88%); ~330 more stage-2 steps with the "place" questions weighted
+#      (S.PLACE_TYPES) left them at 0.53; 100 stage-1 steps with --caption-layout 0.7
+#      (projector only) did not raise the probe (0.61); ~490 stage-2 steps with
+#      --row-position-loss 0.3 raised it to 0.86 / 0.83 (left-right / top-bottom), but the
+#      decoder still did not answer place (0.47) or position (0.54) questions from it.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -559,7 +576,7 @@ def with_stepping_stones(weights: Dict[str, float], share: float) -> Dict[str, f
 def sample_turns(scene: S.Scene, rng: random.Random, n_turns: int,
                  weights: Dict[str, float] = QTYPE_WEIGHTS) -> List[Tuple[str, str]]:
     nrng = np.random.Generator(np.random.PCG64(rng.getrandbits(63)))
-    extra = any(weights.get(t, 0) > 0 for t in S.TRAINING_ONLY_TYPES)
+    extra = any(weights.get(t, 0) > 0 for t in S.TRAINING_ONLY_TYPES + S.PLACE_TYPES)
     pools = {t: list(q) for t, q in S.all_questions(scene, nrng, extra).items()
              if q and weights.get(t, 0) > 0}
     for t in pools:
@@ -609,7 +626,18 @@ class Stream:
 # Losses per stage
 
 
-def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
+def row_position_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    """--row-position-loss: a throw-away linear head must name every image row's patch row and
+    column from the projector's output (cross-entropy, the two summed)."""
+    idx = torch.arange(rows.shape[1])
+    logits = head(rows)
+    return sum(F.cross_entropy(logits[..., k * S.GRID:(k + 1) * S.GRID].reshape(-1, S.GRID),
+                               t.repeat(rows.shape[0]))
+               for k, t in enumerate((idx // S.GRID, idx % S.GRID)))
+
+
+def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
+            pos_head: Optional[torch.nn.Module] = None, pos_weight: float = 0.0):
     if isinstance(hooks, FocusHooks):
         imgs, obj = [], []
         for sc in scenes:
@@ -634,7 +662,10 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE):
     hid = decoder_hidden(model, emb, pos, bias, hooks)
     idx_b, idx_t, tgt, _ = answer_targets(convs, off)
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
-    return F.cross_entropy(logits, tgt), len(tgt)
+    loss = F.cross_entropy(logits, tgt)
+    if pos_head is not None:
+        loss = loss + pos_weight * row_position_loss(pos_head, rows)
+    return loss, len(tgt)
 
 
 def answer_targets(convs, off: int):
@@ -1016,6 +1047,10 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                if n.startswith("vision_tower.") and p.requires_grad]
         rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
         groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
+    pos_head = None
+    if args.row_position_loss > 0 and cfg.name in ("caption", "qa"):
+        pos_head = torch.nn.Linear(TEXT["hidden_size"], 2 * S.GRID)
+        groups[0]["params"] = list(groups[0]["params"]) + list(pos_head.parameters())
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
@@ -1037,6 +1072,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                     pass
             if time.time() - t0 >= cfg.time_budget:
                 break
+        if cfg.name == "vision" and 0 < args.vision_stop <= step:
+            break  # the tower as it was part way through its schedule
         if step == cfg.warmup:
             t_warm = time.time() - t0
         lr = lr_at(step, cfg, time.time() - t0, t_warm)
@@ -1064,8 +1101,9 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
             extra = " ".join(f"{k}={v:.3f}" for k, v in accs.items())
         elif text_step:
             template = "llava_hf" if rng.random() < LLAVA_HF_SHARE else "vicuna_v1"
-            weights = (args.qtype_weights or QTYPE_WEIGHTS) if cfg.name == "qa" else \
-                with_stepping_stones(QTYPE_WEIGHTS, TEXT_STONES)
+            weights = args.text_weights or ((args.qtype_weights or QTYPE_WEIGHTS)
+                                            if cfg.name == "qa" else
+                                            with_stepping_stones(QTYPE_WEIGHTS, TEXT_STONES))
             convs = [conversation(tok, text_turns(sc, rng, args.turns, weights), template, True)
                      for sc in scenes]
             loss, n_tgt = text_loss(model, tok, scenes, convs)
@@ -1073,7 +1111,10 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         else:  # one template per batch (the image rows sit at the same index in every sample)
             template = "llava_hf" if rng.random() < LLAVA_HF_SHARE else "vicuna_v1"
             if cfg.name == "caption":
-                convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
+                convs = [conversation(tok, [(S.LAYOUT_PROMPT, S.scene_text(sc))
+                                            if args.caption_layout > 0 and
+                                            rng.random() < args.caption_layout else
+                                            (rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
                                       template) for sc in scenes]
             else:
                 if frac < args.curriculum:
@@ -1096,7 +1137,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                     h = FocusHooks(damp, args.focus_damp * max(0.0, 1.0 - frac / args.damp_frac))
                 else:
                     h = ImageDampHooks(damp)
-            loss, n_tgt = lm_loss(model, tok, scenes, convs, h)
+            loss, n_tgt = lm_loss(model, tok, scenes, convs, h, pos_head, args.row_position_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
@@ -1143,6 +1184,19 @@ def write_log(rows: List[Dict], log_dir: Path) -> None:
     keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s", "damp", "focus"]
     lines = [",".join(keys)] + [",".join(str(r.get(k, 0.0)) for k in keys) for r in rows]
     (log_dir / "loss.csv").write_text("\n".join(lines) + "\n")
+
+
+def read_log(path: Path) -> List[Dict]:
+    """The rows of a loss.csv that write_log wrote."""
+    lines = path.read_text().split("\n")
+    keys = lines[0].split(",")
+    out = []
+    for line in filter(None, lines[1:]):
+        r = dict(zip(keys, line.split(",")))
+        out.append({"stage": r["stage"], "step": int(r["step"]), "loss": float(r["loss"]),
+                    "lr": float(r["lr"]), "targets": int(r["targets"]),
+                    "elapsed_s": float(r["elapsed_s"]), "cpu_s": float(r.get("cpu_s", "nan"))})
+    return out
 
 
 # loss.csv stage names in training order ("qa_text": the text steps of stage 2, --text-share)
@@ -1305,6 +1359,10 @@ def main():
                     help="decoder pre-training on the questions with the scene as text")
     ap.add_argument("--batch-text", type=int, default=16)
     ap.add_argument("--lr-text", type=float, default=1.5e-3)
+    ap.add_argument("--text-weights", type=json.loads, default=None,
+                    help="question type weights of the text steps (stage text and --text-share) as "
+                         "JSON, training-only types allowed (default: QTYPE_WEIGHTS, with "
+                         "TEXT_STONES of stepping stones in stage text)")
     ap.add_argument("--text-share", type=float, default=0.0,
                     help="share of stage-2 steps that are text-stage steps")
     ap.add_argument("--caption-projector-only", action="store_true",
@@ -1364,6 +1422,23 @@ def main():
                          "lone first turn (conversation(independent=True))")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--eval-only", type=Path, default=None)
+    ap.add_argument("--state-out", type=Path, default=None,
+                    help="write the f32 state dict here after the stages and stop (no "
+                         "checkpoint, no test evaluation): an intermediate step of a recipe")
+    ap.add_argument("--prior-log", type=Path, action="append", default=[],
+                    help="loss.csv of an earlier invocation of a recipe (repeatable, in order): "
+                         "its rows come first in this run's loss.csv and plot (steps count from "
+                         "0 in each invocation)")
+    ap.add_argument("--caption-layout", type=float, default=0.0,
+                    help="share of stage-1 samples that ask for the objects with their grid "
+                         "cells (S.LAYOUT_PROMPT, answered by S.scene_text) instead of a caption")
+    ap.add_argument("--row-position-loss", type=float, default=0.0,
+                    help="weight of an auxiliary loss in stages 1 and 2: a linear head names "
+                         "each projector row's patch row and column (row_position_loss)")
+    ap.add_argument("--vision-stop", type=int, default=0,
+                    help="end stage 0 after this many steps of its --steps-vision schedule")
+    ap.add_argument("--vision-from", type=Path, default=None,
+                    help="state dict whose vision tower replaces the one of --resume")
     ap.add_argument("--resume", type=Path, default=None,
                     help="state_dict .pt to start from (give 0 steps for the stages it already "
                          "holds; their rows of OUT/training/loss.csv are kept)")
@@ -1418,23 +1493,21 @@ def main():
         return
     if args.resume:
         model.load_state_dict(torch.load(args.resume))
+    if args.vision_from:  # the tower of one run with the projector and decoder of another
+        tower = {k: v for k, v in torch.load(args.vision_from).items()
+                 if k.startswith("vision_tower.")}
+        model.load_state_dict({**model.state_dict(), **tower})
 
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
     rows: List[Dict] = []
+    for path in args.prior_log:  # earlier invocations of a recipe, in order
+        rows += read_log(path)
     if args.resume and (args.log_dir / "loss.csv").exists():  # keep the earlier stages' log
         skipped = {n for n, k in (("vision", args.steps_vision), ("text", args.steps_text),
                                   ("caption", args.steps_caption), ("qa", args.steps_qa),
                                   ("qa_text", args.steps_qa)) if k == 0}
-        lines = (args.log_dir / "loss.csv").read_text().split("\n")
-        keys = lines[0].split(",")
-        for line in filter(None, lines[1:]):
-            r = dict(zip(keys, line.split(",")))
-            if r["stage"] in skipped:
-                rows.append({"stage": r["stage"], "step": int(r["step"]), "loss": float(r["loss"]),
-                             "lr": float(r["lr"]), "targets": int(r["targets"]),
-                             "elapsed_s": float(r["elapsed_s"]),
-                             "cpu_s": float(r.get("cpu_s", "nan"))})
+        rows += [r for r in read_log(args.log_dir / "loss.csv") if r["stage"] in skipped]
     stream = Stream(args.stream_start)
     stream.next_vision = args.vision_start
     stream.next_text += args.text_start
@@ -1460,6 +1533,10 @@ def main():
     write_log(rows, args.log_dir)
     write_svg(rows, args.log_dir / "loss.svg")
 
+    if args.state_out:  # an intermediate invocation of a recipe (tools/train_shapes_recipe.sh)
+        torch.save(model.state_dict(), args.state_out)
+        print(f"state written to {args.state_out}", flush=True)
+        return
     torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{args.out.name}_final.pt")
     save_checkpoint(model, args.tokenizer, args.out)
     if args.prune_plan:
@@ -1477,7 +1554,9 @@ def main():
         "generator": "tools/train_tiny_llava.py",
         "torch_version": torch.__version__, "transformers_version": transformers.__version__,
         "numpy_version": np.__version__, "threads": args.threads, "seed": args.seed,
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "args": {k: (str(v) if isinstance(v, Path) else
+                     [str(x) for x in v] if k == "prior_log" else v)
+                 for k, v in vars(args).items()},
         "parameters": count_params(model),
         "train_images_used": stream.next,
         "vision_images_used": stream.next_vision,
