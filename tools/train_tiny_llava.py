@@ -1434,7 +1434,8 @@ def main():
                          "cells (S.LAYOUT_PROMPT, answered by S.scene_text) instead of a caption")
     ap.add_argument("--row-position-loss", type=float, default=0.0,
                     help="weight of an auxiliary loss in stages 1 and 2: a linear head names "
-                         "each projector row's patch row and column (row_position_loss)")
+                         "each projector row's patch row and column (row_position_loss); the "
+                         "image steps' logged loss includes it")
     ap.add_argument("--vision-stop", type=int, default=0,
                     help="end stage 0 after this many steps of its --steps-vision schedule")
     ap.add_argument("--vision-from", type=Path, default=None,
