@@ -51,7 +51,9 @@
 #      (S.PLACE_TYPES) left them at 0.53; 100 stage-1 steps with --caption-layout 0.7
 #      (projector only) did not raise the probe (0.61); ~490 stage-2 steps with
 #      --row-position-loss 0.3 raised it to 0.86 / 0.83 (left-right / top-bottom), but the
-#      decoder still did not answer place (0.47) or position (0.54) questions from it.
+#      decoder still did not answer place (0.47) or position (0.54) questions from it. Nor after
+#      150 more stage-1 steps with --caption-layout 0.7 and the LLM trainable (loss 13 -> 0.8,
+#      with --row-position-loss 0.3) and ~380 stage-2 steps: place 0.49, position 0.51.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
