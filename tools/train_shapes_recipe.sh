@@ -5,7 +5,7 @@
 # writes the checkpoint in the llava-hf layout, with every earlier loss.csv first in its
 # training/loss.csv and loss.svg (--prior-log), and evaluates it on the test split.
 #
-#   tools/train_shapes_recipe.sh            # ~3.5 hours on 2 cores with OpenBLAS
+#   tools/train_shapes_recipe.sh            # ~2.6 hours on 2 cores with OpenBLAS
 #
 # Environment: WORK (intermediate states and logs, default /tmp/yopo_shapes_recipe), OUT (default
 # models/yopo-shapes-dense), OB (a directory with OpenBLAS's libblas.so.3, put first on
