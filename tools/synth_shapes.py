@@ -303,15 +303,19 @@ def render(scene: Scene, with_labels: bool = False):
     return (out, label) if with_labels else out
 
 
+def object_patch_fraction(label: np.ndarray, n_obj: int) -> np.ndarray:
+    """[GRID, GRID, n_obj]: the share of each 14x14 patch that each object covers (`label`: the
+    per-pixel object index of render(with_labels=True), -1 = background)."""
+    onehot = np.zeros((SIZE, SIZE, n_obj + 1), np.float32)
+    onehot[np.arange(SIZE)[:, None], np.arange(SIZE)[None, :], label + 1] = 1
+    return onehot.reshape(GRID, PATCH, GRID, PATCH, n_obj + 1).mean(axis=(1, 3))[..., 1:]
+
+
 def patch_labels(scene: Scene, label: np.ndarray) -> Dict[str, np.ndarray]:
     """Per 14x14 patch (24x24 grid, row-major): colour (0 = background, 1..6), shape (0, 1..4),
     size (0, 1 small, 2 large) of the object covering most of the patch (at least 25% of it),
     and whether the patch holds an object's centre. Used to pre-train the vision tower."""
-    n_obj = len(scene.objects)
-    onehot = np.zeros((SIZE, SIZE, n_obj + 1), np.float32)
-    onehot[np.arange(SIZE)[:, None], np.arange(SIZE)[None, :], label + 1] = 1
-    frac = onehot.reshape(GRID, PATCH, GRID, PATCH, n_obj + 1).mean(axis=(1, 3))
-    obj_frac = frac[..., 1:]
+    obj_frac = object_patch_fraction(label, len(scene.objects))
     idx = obj_frac.argmax(-1)
     has = obj_frac.max(-1) >= 0.25
     color = np.zeros((GRID, GRID), np.int64)

@@ -28,7 +28,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,11 +49,7 @@ def object_features(model, split: str, indices, rows: bool):
         with torch.no_grad():
             f = T.encode_images(model, px) if rows else T.vision_features(model, px)
         for b, (sc, lab) in enumerate(zip(scenes, labels)):
-            n = len(sc.objects)
-            onehot = np.zeros((S.SIZE, S.SIZE, n + 1), np.float32)
-            onehot[np.arange(S.SIZE)[:, None], np.arange(S.SIZE)[None, :], lab + 1] = 1
-            frac = onehot.reshape(S.GRID, S.PATCH, S.GRID, S.PATCH, n + 1).mean(axis=(1, 3))
-            frac = frac[..., 1:].reshape(-1, n)
+            frac = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
             for i, o in enumerate(sc.objects):
                 mask = torch.from_numpy(frac[:, i] >= 0.25)
                 if bool(mask.any()):

@@ -46,10 +46,10 @@ import train_tiny_llava as T  # noqa: E402
 
 def patch_kinds(sc, label, pl):
     """Per patch: 0 background, 1 small shape, 2 large-shape edge, 3 large-shape interior."""
-    per_patch = label.reshape(S.GRID, S.PATCH, S.GRID, S.PATCH)
+    fracs = S.object_patch_fraction(label, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
     kind = np.zeros(S.GRID * S.GRID, np.int64)
     for i, o in enumerate(sc.objects):
-        frac = (per_patch == i).mean(axis=(1, 3)).reshape(-1)
+        frac = fracs[:, i]
         own = ((pl["color"] == S.COLORS.index(o.color) + 1) &
                (pl["shape"] == S.SHAPES.index(o.shape) + 1) & (frac >= 0.25))
         if o.size == "small":
