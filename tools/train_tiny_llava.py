@@ -1197,7 +1197,8 @@ def read_log(path: Path) -> List[Dict]:
         r = dict(zip(keys, line.split(",")))
         out.append({"stage": r["stage"], "step": int(r["step"]), "loss": float(r["loss"]),
                     "lr": float(r["lr"]), "targets": int(r["targets"]),
-                    "elapsed_s": float(r["elapsed_s"]), "cpu_s": float(r.get("cpu_s", "nan"))})
+                    "elapsed_s": float(r["elapsed_s"]), "cpu_s": float(r.get("cpu_s", "nan")),
+                    "damp": float(r.get("damp", 0.0)), "focus": float(r.get("focus", 0.0))})
     return out
 
 
@@ -1558,7 +1559,7 @@ def main():
         "torch_version": torch.__version__, "transformers_version": transformers.__version__,
         "numpy_version": np.__version__, "threads": args.threads, "seed": args.seed,
         "args": {k: (str(v) if isinstance(v, Path) else
-                     [str(x) for x in v] if k == "prior_log" else v)
+                     [str(x) for x in v] if isinstance(v, list) else v)
                  for k, v in vars(args).items()},
         "parameters": count_params(model),
         "train_images_used": stream.next,
