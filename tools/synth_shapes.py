@@ -61,9 +61,6 @@ BACKGROUNDS = ("noise", "stripes", "gradient")
 BG_WORD = {"noise": "noisy", "stripes": "striped", "gradient": "gradient"}
 
 SUFFIX = "Answer the question using a single word or phrase."
-# Stage 1 with --caption-layout: the answer is scene_text (objects with their grid cells), so
-# that the projector must pass on where each object is, not only what it is.
-LAYOUT_PROMPT = "List the shapes in the image and where they are."
 CAPTION_PROMPTS = ("Describe the image briefly.", "What is in the image?",
                    "List the shapes in the image.")
 

@@ -48,12 +48,24 @@
 #      Position, measured from that checkpoint on 30 val images (2026-11-29): a linear probe of
 #      each object's mean projector row names its half of the image only 67% of the time (the
 #      tower's features: 88%); ~330 more stage-2 steps with the "place" questions weighted
-#      (S.PLACE_TYPES) left them at 0.53; 100 stage-1 steps with --caption-layout 0.7
-#      (projector only) did not raise the probe (0.61); ~490 stage-2 steps with
+#      (S.PLACE_TYPES) left them at 0.53; 100 stage-1 steps whose answer was the scene text with
+#      grid cells (projector only) did not raise the probe (0.61); ~490 stage-2 steps with
 #      --row-position-loss 0.3 raised it to 0.86 / 0.83 (left-right / top-bottom), but the
 #      decoder still did not answer place (0.47) or position (0.54) questions from it. Nor after
-#      150 more stage-1 steps with --caption-layout 0.7 and the LLM trainable (loss 13 -> 0.8,
-#      with --row-position-loss 0.3) and ~380 stage-2 steps: place 0.49, position 0.51.
+#      150 more such layout-caption steps with the LLM trainable (loss 13 -> 0.8, with
+#      --row-position-loss 0.3) and ~380 stage-2 steps: place 0.49, position 0.51. (The layout
+#      captions were then removed.)
+#      Why (2026-11-30, 60 val images): the answer row does not look up the object a question
+#      names. Its attention on that object's patches equals the object's share of the rows
+#      (~0.03) in every layer and head, for colour and shape questions as much as for place: the
+#      answers that work come from a scene-wide summary of the rows, which carries no place.
+#      --attn-sup 1 (supervised attention: head h of layer 2 at the answer row -> the h-th named
+#      object) raised head 0's mass on the named object to a median of 0.48 in ~430 steps (0.56
+#      after ~400 more with --fetch-sup), yet a probe of what that head fetched did not tell the
+#      object's half (0.48-0.54), and --fetch-sup 1 (a linear head must name the object's centre
+#      cell from it) stayed near chance (6.0 of 6.36 nats), although the rows carry their own
+#      column (probe: 0.96 exact over all patches, 0.6-0.7 on object patches, at every decoder
+#      layer's input). Place 0.57, position 0.50, nearest 0.23 after both (30 val images).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -64,12 +76,12 @@
 #      evaluation asks it. In a multi-turn conversation many answers can be read off earlier
 #      turns (a later question names objects an earlier answer gave away): the same checkpoint's
 #      stage-2 loss was 0.45 multi-turn and 0.87 with independent turns.
-#      --curriculum/--early-weights: the first part of the stage asks one easy kind of question
-#      that still needs the image ("Is there a red shape in the image?"); alone, from scratch,
-#      its loss left the yes/no prior after ~270 steps. --stepping-stones: a share of such
-#      one-attribute questions in the mix (synth_shapes.TRAINING_ONLY_TYPES).
-#      Measured 2026-11-29: none of the three made the decoder read the image in an hour (a run
-#      with all three stayed at every answer prior after 750 steps).
+#      --stepping-stones: a share of one-attribute questions that still need the image ("Is
+#      there a red shape in the image?", synth_shapes.TRAINING_ONLY_TYPES) in the mix.
+#      Removed after they measured no gain (2026-11-29; a decoder from scratch stayed at every
+#      answer prior after 750 steps with all of them): a curriculum that first asked only such
+#      questions, one that damped the text rows' attention to the image rows (and to the
+#      background patches), and one that started from one-object scenes.
 #
 # CPU economy: the LM head and the loss are computed only at answer positions; several samples
 # share a batch (right padding, causal attention, so padding never reaches real rows); one image
@@ -88,10 +100,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -233,55 +245,6 @@ def plan_json(name: str, layers: List[Dict], n_heads: int, ffn: int) -> Dict:
         d["window_radius"] = None if lay["window_radius"] < 0 else lay["window_radius"]
         out.append(d)
     return {"name": name, "semantics": "exact", "layers": out}
-
-
-class ImageDampHooks(DecoderHooks):
-    """A training-only curriculum for stage 2 (never in the shipped model): text queries see the
-    image's keys with `damp` subtracted from their scores, so the 576 image rows weigh together
-    like ~576 * exp(-damp) text rows. From scratch, attention over ~600 rows is near uniform and
-    the answer rows hardly read the ~20 question rows (the gradient towards each is diluted
-    ~1/600): without this the model stays at the answer prior for the first ~100 steps. The
-    damp is annealed to 0 during the stage (StageCfg.damp_frac), so the model ends unbiased."""
-
-    def __init__(self, damp: float, img_start: int = 0, n: int = 576):
-        self.damp, self.s, self.n = damp, img_start, n
-
-    def text_queries(self, T: int, K: int) -> torch.Tensor:
-        """[T, 1]: 1.0 for the rows (the last T of K) that are not image rows."""
-        q = torch.arange(T) + (K - T)
-        return ((q < self.s) | (q >= self.s + self.n)).float()[:, None]
-
-    def attn_bias(self, layer, bias):
-        if self.damp <= 0:
-            return bias
-        T, K = bias.shape[-2], bias.shape[-1]
-        text_q = self.text_queries(T, K)
-        cols = torch.zeros(K)
-        cols[self.s:self.s + self.n] = 1.0
-        return bias - self.damp * text_q * cols[None, :]
-
-
-class FocusHooks(ImageDampHooks):
-    """ImageDampHooks plus an object-focus curriculum (training only, --focus-damp): text
-    queries also get `focus` subtracted from their scores of image keys whose patch no object
-    covers, so that at first they read (mostly) the object patches, whose mean tells which
-    objects the image holds; annealed to 0 like the damp, after which the model must find the
-    objects on its own. obj: [B, n] 1.0 on object patches (set per batch by lm_loss)."""
-
-    def __init__(self, damp: float, focus: float, img_start: int = 0, n: int = 576):
-        super().__init__(damp, img_start, n)
-        self.focus = focus
-        self.obj: Optional[torch.Tensor] = None
-
-    def attn_bias(self, layer, bias):
-        bias = super().attn_bias(layer, bias)
-        if self.focus <= 0 or self.obj is None:
-            return bias
-        T, K = bias.shape[-2], bias.shape[-1]
-        text_q = self.text_queries(T, K)
-        cols = torch.zeros(self.obj.shape[0], K)
-        cols[:, self.s:self.s + self.n] = 1.0 - self.obj
-        return bias - self.focus * text_q[None, None] * cols[:, None, None, :]
 
 
 class YopoHooks(DecoderHooks):
@@ -560,13 +523,6 @@ def pixel_values(img_u8: np.ndarray) -> torch.Tensor:
 
 QTYPE_WEIGHTS = {"exist": 0.20, "color": 0.10, "shape": 0.08, "count": 0.16, "position": 0.20,
                  "nearest": 0.10, "size": 0.16}
-# --curriculum: the first part of stage 2 asks only questions that one look at the image answers
-# (existence, colour, shape, counts), so that the answer rows learn to read the image rows at all
-# before the relational types (position, nearest, size) are added.
-EARLY_WEIGHTS = {"exist": 0.35, "color": 0.20, "shape": 0.20, "count": 0.25, "position": 0.0,
-                 "nearest": 0.0, "size": 0.0}
-
-
 def with_stepping_stones(weights: Dict[str, float], share: float) -> Dict[str, float]:
     """weights scaled to 1 - share, plus the training-only types (S.TRAINING_ONLY_TYPES) sharing
     `share` equally."""
@@ -638,16 +594,129 @@ def row_position_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor
                for k, t in enumerate((idx // S.GRID, idx % S.GRID)))
 
 
+_MENTION = re.compile(r"\bthe ((?:small |large )?(?:(?:%s) )?(?:%s|object))\b" % (
+    "|".join(S.COLORS), "|".join(S.SHAPES)))
+_POPE = re.compile(r"^Is there an? ((?:%s) (?:%s)) in the image\?" % (
+    "|".join(S.COLORS), "|".join(S.SHAPES)))
+
+
+def named_objects(scene: S.Scene, question: str, answer: str) -> List[int]:
+    """--attn-sup: the objects a question names, in the order it names them ("the red circle",
+    "the circle", "the large circle", "the red object"), each resolved to the one object of the
+    scene it fits; for "Which object is closest to the A?" A, then the answer's object; for
+    POPE's "Is there a red circle ...?" the object when the answer is yes. [] when the question
+    names no object or one it names fits several."""
+    q = question.split("\n")[0]
+    m = _POPE.match(q)
+    if m:
+        phrases = [m.group(1)] if answer == "yes" else []
+    else:
+        phrases = _MENTION.findall(q) + ([answer] if "closest to" in q else [])
+    out = []
+    for ph in phrases:
+        w = ph.split()
+        fits = [j for j, o in enumerate(scene.objects)
+                if (w[-1] == "object" or o.shape == w[-1]) and all(
+                    x in (o.size, o.color) for x in w[:-1])]
+        if len(fits) != 1:
+            return []
+        out.append(fits[0])
+    return out
+
+
+@dataclass
+class AttnSup:
+    """--attn-sup (and --fetch-sup) for one batch: named[b][k] = named_objects of sample b's
+    turn k; at the row that predicts turn k's first answer token, head h of `layer` should look
+    at the image rows of the h-th named object (weight), and what it fetched should name that
+    object's centre cell through the throw-away linear `fetch_head` (fetch_weight)."""
+    named: List[List[List[int]]]
+    weight: float
+    layer: int
+    fetch_head: Optional[torch.nn.Module] = None
+    fetch_weight: float = 0.0
+
+
+class AttnRecorder(DecoderHooks):
+    """Another hooks object (a pruning plan) unchanged, but keeps one layer's attention
+    probabilities and head outputs for AttnSup."""
+
+    def __init__(self, inner: DecoderHooks, layer: int):
+        self.inner, self.layer, self.probs, self.out = inner, layer, None, None
+
+    def attn_bias(self, layer, bias):
+        return self.inner.attn_bias(layer, bias)
+
+    def attn_probs(self, layer, probs):
+        probs = self.inner.attn_probs(layer, probs)
+        if layer == self.layer:
+            self.probs = probs
+        return probs
+
+    def attn_out(self, layer, out):
+        out = self.inner.attn_out(layer, out)
+        if layer == self.layer:
+            self.out = out
+        return out
+
+    def ffn_act(self, layer, act):
+        return self.inner.ffn_act(layer, act)
+
+
+def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: int,
+                  masks: List[np.ndarray], turn, idx_t, stats: Optional[Dict[str, float]]
+                  ) -> Optional[torch.Tensor]:
+    """AttnSup's terms: the mean over (turn, head h) of -log(the attention mass on the h-th
+    named object's patches, those it covers at least a quarter of), times sup.weight; plus
+    sup.fetch_weight times the cross-entropy of the fetch head naming that object's centre row
+    and column. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
+    tg, seen = [], set()
+    for r, (b, k) in enumerate(turn):
+        if (b, k) not in seen:
+            seen.add((b, k))
+            tg += [(b, h, int(idx_t[r]), j)
+                   for h, j in enumerate(sup.named[b][k][:rec.probs.shape[1]])]
+    if not tg:
+        return None
+    idx = torch.tensor([t[:3] for t in tg])
+    sel = []
+    for b, _, _, j in tg:
+        cov = masks[b][:, j]
+        sel.append(cov >= 0.25 if (cov >= 0.25).any() else cov > 0)
+    # one gather (indexing term by term made a probs-sized gradient per term)
+    rows = rec.probs[idx[:, 0], idx[:, 1], idx[:, 2], s0:s0 + S.GRID * S.GRID]
+    mass = (rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
+    term = -torch.log(mass + 1e-6).mean()
+    if stats is not None:
+        stats["attn_sup"] = float(term)
+    loss = sup.weight * term
+    if sup.fetch_head is not None:
+        logits = sup.fetch_head(rec.out[idx[:, 0], idx[:, 1], idx[:, 2]])
+        objs = [scenes[b].objects[j] for b, _, _, j in tg]
+        cells = (torch.tensor([int(o.cy // S.PATCH) for o in objs]),
+                 torch.tensor([int(o.cx // S.PATCH) for o in objs]))
+        fetch = sum(F.cross_entropy(logits[:, k * S.GRID:(k + 1) * S.GRID], c)
+                    for k, c in enumerate(cells))
+        if stats is not None:
+            stats["fetch_sup"] = float(fetch)
+        loss = loss + sup.fetch_weight * fetch
+    return loss
+
+
 def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
-            pos_head: Optional[torch.nn.Module] = None, pos_weight: float = 0.0):
-    if isinstance(hooks, FocusHooks):
-        imgs, obj = [], []
+            pos_head: Optional[torch.nn.Module] = None, pos_weight: float = 0.0,
+            sup: Optional[AttnSup] = None, stats: Optional[Dict[str, float]] = None):
+    """Answer cross-entropy (+ pos_weight * row_position_loss, + attn_sup_loss; AttnSup needs
+    independent turns)."""
+    masks = []
+    if sup is not None:
+        imgs = []
         for sc in scenes:
             img, lab = S.render(sc, with_labels=True)
             imgs.append(pixel_values(img))
-            obj.append(torch.from_numpy((S.patch_labels(sc, lab)["color"] > 0).astype(np.float32)))
+            masks.append(S.object_patch_fraction(lab, len(sc.objects)).reshape(
+                S.GRID * S.GRID, -1))
         px = torch.stack(imgs)
-        hooks.obj = torch.stack(obj)
     else:
         px = torch.stack([pixel_values(S.render(sc)) for sc in scenes])
     rows = encode_images(model, px)
@@ -655,18 +724,23 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     emb, t_after = assemble(model, before, rows, [c[1] for c in convs])
     T = emb.shape[1]
     off = len(before) + rows.shape[1]
-    if isinstance(hooks, (YopoHooks, ImageDampHooks)):
+    if isinstance(hooks, YopoHooks):
         hooks.s = len(before)
     if any(max(c[3]) > 0 for c in convs):  # independent turns
         pos, bias = packed_layout(off, [c[3] for c in convs], t_after)
     else:
         pos, bias = torch.arange(T), causal_bias(T)
-    hid = decoder_hidden(model, emb, pos, bias, hooks)
-    idx_b, idx_t, tgt, _ = answer_targets(convs, off)
+    rec = AttnRecorder(hooks, sup.layer) if sup is not None else hooks
+    hid = decoder_hidden(model, emb, pos, bias, rec)
+    idx_b, idx_t, tgt, turn = answer_targets(convs, off)
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
     loss = F.cross_entropy(logits, tgt)
     if pos_head is not None:
         loss = loss + pos_weight * row_position_loss(pos_head, rows)
+    if sup is not None:
+        extra = attn_sup_loss(sup, rec, scenes, len(before), masks, turn, idx_t, stats)
+        if extra is not None:
+            loss = loss + extra
     return loss, len(tgt)
 
 
@@ -1006,7 +1080,6 @@ class StageCfg:
     # and --replay-lr reruns exactly those steps).
     time_budget: float = 0.0
     lr_replay: Optional[List[float]] = None
-    damp_replay: Optional[List[float]] = None
 
 
 def lr_at(step: int, cfg: StageCfg, elapsed: float = 0.0, t_warm: float = 0.0) -> float:
@@ -1049,6 +1122,11 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                if n.startswith("vision_tower.") and p.requires_grad]
         rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
         groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
+    fetch_head = None
+    if args.fetch_sup > 0 and args.attn_sup > 0 and cfg.name == "qa":
+        fetch_head = torch.nn.Linear(TEXT["hidden_size"] // TEXT["num_attention_heads"],
+                                     2 * S.GRID)
+        groups[0]["params"] = list(groups[0]["params"]) + list(fetch_head.parameters())
     pos_head = None
     if args.row_position_loss > 0 and cfg.name in ("caption", "qa"):
         pos_head = torch.nn.Linear(TEXT["hidden_size"], 2 * S.GRID)
@@ -1086,15 +1164,6 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         text_step = cfg.name == "text" or (cfg.name == "qa" and rng.random() < args.text_share)
         scenes = (stream.take_vision(cfg.batch) if cfg.name == "vision" else
                   stream.take_text(cfg.batch) if text_step else stream.take(cfg.batch))
-        # share of the stage done (of its time budget, or of its steps): drives the curricula
-        frac = ((time.time() - t0) / cfg.time_budget if cfg.time_budget > 0
-                else step / max(1, n_steps))
-        if cfg.name == "qa" and args.few_objects > 0:
-            # object-count curriculum: one object per scene in the first few_objects share of the
-            # stage, at most two in the next, then the scenes as generated
-            keep = 1 if frac < args.few_objects else (2 if frac < 2 * args.few_objects else 0)
-            if keep:
-                scenes = [dataclasses.replace(sc, objects=sc.objects[:keep]) for sc in scenes]
         extra = ""
         h = DENSE
         if cfg.name == "vision":
@@ -1113,47 +1182,36 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         else:  # one template per batch (the image rows sit at the same index in every sample)
             template = "llava_hf" if rng.random() < LLAVA_HF_SHARE else "vicuna_v1"
             if cfg.name == "caption":
-                convs = [conversation(tok, [(S.LAYOUT_PROMPT, S.scene_text(sc))
-                                            if args.caption_layout > 0 and
-                                            rng.random() < args.caption_layout else
-                                            (rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
+                convs = [conversation(tok, [(rng.choice(S.CAPTION_PROMPTS), S.caption(sc))],
                                       template) for sc in scenes]
             else:
-                if frac < args.curriculum:
-                    weights = args.early_weights or EARLY_WEIGHTS
-                else:
-                    weights = args.qtype_weights or QTYPE_WEIGHTS
-                if args.stepping_stones > 0 and frac >= args.curriculum:
+                weights = args.qtype_weights or QTYPE_WEIGHTS
+                if args.stepping_stones > 0:
                     weights = with_stepping_stones(weights, args.stepping_stones)
                 # (a scene that none of the weighted types fits gets the default mix)
-                convs = [conversation(tok, sample_turns(sc, rng, args.turns, weights) or
-                                      sample_turns(sc, rng, args.turns), template,
-                                      args.independent_turns) for sc in scenes]
+                turns = [sample_turns(sc, rng, args.turns, weights) or
+                         sample_turns(sc, rng, args.turns) for sc in scenes]
+                convs = [conversation(tok, t, template, args.independent_turns) for t in turns]
             h = hooks if cfg.name == "qa" else DENSE
-            if cfg.name == "qa" and h is DENSE and (args.image_damp > 0 or cfg.damp_replay):
-                # annealed linearly to 0 over the first damp_frac of the stage (time or steps)
-                damp = args.image_damp * max(0.0, 1.0 - frac / args.damp_frac)
-                if cfg.damp_replay:
-                    damp = cfg.damp_replay[step]
-                if args.focus_damp > 0:
-                    h = FocusHooks(damp, args.focus_damp * max(0.0, 1.0 - frac / args.damp_frac))
-                else:
-                    h = ImageDampHooks(damp)
-            loss, n_tgt = lm_loss(model, tok, scenes, convs, h, pos_head, args.row_position_loss)
+            sup = None
+            if cfg.name == "qa" and args.attn_sup > 0:
+                sup = AttnSup([[named_objects(sc, q, a) for q, a in t]
+                               for sc, t in zip(scenes, turns)],
+                              args.attn_sup, args.attn_sup_layer, fetch_head, args.fetch_sup)
+            stats: Dict[str, float] = {}
+            loss, n_tgt = lm_loss(model, tok, scenes, convs, h, pos_head, args.row_position_loss,
+                                  sup, stats)
+            extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
                                        5.0 if cfg.name == "vision" else 1.0)
         opt.step()
         el = time.time() - t0
-        log_rows.append({"damp": h.damp if isinstance(h, ImageDampHooks) else 0.0,
-                         "focus": h.focus if isinstance(h, FocusHooks) else 0.0}
-                        if cfg.name == "qa" else {})
-        log_rows[-1].update({"stage": cfg.name + ("_text" if text_step and cfg.name == "qa"
-                                                  else ""),
-                             "step": step, "loss": float(loss), "lr": lr,
-                             "targets": n_tgt, "elapsed_s": round(el, 2),
-                             "cpu_s": round(time.process_time() - c0, 2)})
+        log_rows.append({"stage": cfg.name + ("_text" if text_step and cfg.name == "qa" else ""),
+                         "step": step, "loss": float(loss), "lr": lr,
+                         "targets": n_tgt, "elapsed_s": round(el, 2),
+                         "cpu_s": round(time.process_time() - c0, 2)})
         if step % args.log_every == 0 or step == n_steps - 1:
             print(f"[{cfg.name}] step {step}/{n_steps if n_steps < 10**9 else 'timed'} loss {float(loss):.4f} lr {lr:.2e} "
                   f"{el:.0f}s ({el / (step + 1):.2f}s/step) {extra}", flush=True)
@@ -1171,19 +1229,19 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
             torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{cfg.name}_latest.pt")
 
 
-def replay_lrs(path: Optional[Path], key: str = "lr") -> Optional[List[float]]:
-    """The per-step `key` column (lr or damp) of stage 2 in an earlier run's loss.csv."""
+def replay_lrs(path: Optional[Path]) -> Optional[List[float]]:
+    """The per-step learning rates of stage 2 in an earlier run's loss.csv."""
     if path is None:
         return None
     lines = path.read_text().split("\n")
     keys = lines[0].split(",")
     rows = [dict(zip(keys, x.split(","))) for x in lines[1:] if x]
-    return [float(r.get(key, 0.0)) for r in rows if r["stage"] in ("qa", "qa_text")]
+    return [float(r["lr"]) for r in rows if r["stage"] in ("qa", "qa_text")]
 
 
 def write_log(rows: List[Dict], log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
-    keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s", "damp", "focus"]
+    keys = ["stage", "step", "loss", "lr", "targets", "elapsed_s", "cpu_s"]
     lines = [",".join(keys)] + [",".join(str(r.get(k, 0.0)) for k in keys) for r in rows]
     (log_dir / "loss.csv").write_text("\n".join(lines) + "\n")
 
@@ -1197,8 +1255,7 @@ def read_log(path: Path) -> List[Dict]:
         r = dict(zip(keys, line.split(",")))
         out.append({"stage": r["stage"], "step": int(r["step"]), "loss": float(r["loss"]),
                     "lr": float(r["lr"]), "targets": int(r["targets"]),
-                    "elapsed_s": float(r["elapsed_s"]), "cpu_s": float(r.get("cpu_s", "nan")),
-                    "damp": float(r.get("damp", 0.0)), "focus": float(r.get("focus", 0.0))})
+                    "elapsed_s": float(r["elapsed_s"]), "cpu_s": float(r.get("cpu_s", "nan"))})
     return out
 
 
@@ -1398,28 +1455,12 @@ def main():
     ap.add_argument("--prune-plan", type=Path, default=None,
                     help="yopo plan (full JSON form): stage 2 and the evaluations run with YOPO's "
                          "exact semantics for it (prune-aware fine-tuning); copied to OUT/plan.json")
-    ap.add_argument("--image-damp", type=float, default=0.0,
-                    help="stage-2 curriculum: start by subtracting this from text queries' scores "
-                         "of image keys (ln(576/8) = 4.28: the image weighs like 8 rows)")
-    ap.add_argument("--damp-frac", type=float, default=0.6,
-                    help="share of stage 2 over which --image-damp is annealed to 0")
-    ap.add_argument("--focus-damp", type=float, default=0.0,
-                    help="stage-2 curriculum: also subtract this from text queries' scores of "
-                         "image keys on no object, annealed like --image-damp")
-    ap.add_argument("--few-objects", type=float, default=0.0,
-                    help="stage-2 curriculum: scenes keep 1 object for this share of the stage, "
-                         "at most 2 for the next share, then all")
-    ap.add_argument("--curriculum", type=float, default=0.0,
-                    help="share of stage 2 that asks only existence/colour/shape/count questions")
     ap.add_argument("--stepping-stones", type=float, default=0.0,
                     help="share of stage-2 turns drawn from the training-only question types "
                          "(S.TRAINING_ONLY_TYPES: one colour or one shape named)")
     ap.add_argument("--qtype-weights", type=json.loads, default=None,
                     help='stage-2 question type weights as JSON, e.g. \'{"exist_color": 1}\' '
                          "(default QTYPE_WEIGHTS)")
-    ap.add_argument("--early-weights", type=json.loads, default=None,
-                    help="question type weights (JSON) for the first --curriculum share of stage 2 "
-                         "(default EARLY_WEIGHTS); the stepping-stone share is not added to them")
     ap.add_argument("--independent-turns", action="store_true",
                     help="stage 2: each question turn sees only the image prompt and itself, as a "
                          "lone first turn (conversation(independent=True))")
@@ -1432,9 +1473,16 @@ def main():
                     help="loss.csv of an earlier invocation of a recipe (repeatable, in order): "
                          "its rows come first in this run's loss.csv and plot (steps count from "
                          "0 in each invocation)")
-    ap.add_argument("--caption-layout", type=float, default=0.0,
-                    help="share of stage-1 samples that ask for the objects with their grid "
-                         "cells (S.LAYOUT_PROMPT, answered by S.scene_text) instead of a caption")
+    ap.add_argument("--attn-sup", type=float, default=0.0,
+                    help="stage 2 (with --independent-turns): weight of attn_sup_loss, which "
+                         "teaches head h of layer --attn-sup-layer, at the row that predicts a "
+                         "turn's first answer token, to look at the image rows of the h-th object "
+                         "the question names (named_objects); the logged loss includes it")
+    ap.add_argument("--attn-sup-layer", type=int, default=2)
+    ap.add_argument("--fetch-sup", type=float, default=0.0,
+                    help="with the answer targets of --attn-sup: a throw-away linear head must "
+                         "name the h-th named object's centre cell (row, column) from what head h "
+                         "of layer --attn-sup-layer fetched at the answer row")
     ap.add_argument("--row-position-loss", type=float, default=0.0,
                     help="weight of an auxiliary loss in stages 1 and 2: a linear head names "
                          "each projector row's patch row and column (row_position_loss); the "
@@ -1457,6 +1505,11 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     assert transformers.__version__ == "4.36.2", "the llava-hf layout is that of 4.36.2"
+    if args.fetch_sup > 0 and args.attn_sup <= 0:
+        ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
+    if args.attn_sup > 0 and not args.independent_turns:
+        ap.error("--attn-sup needs --independent-turns (it finds each turn's answer row by its "
+                 "segment)")
     args.log_dir = args.log_dir or args.out / "training"
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -1524,8 +1577,7 @@ def main():
                 StageCfg("text", args.steps_text, args.batch_text, args.lr_text, 50),
                 StageCfg("caption", args.steps_caption, args.batch_lm, args.lr_caption, 30),
                 StageCfg("qa", args.steps_qa, args.batch_lm, args.lr_qa, args.warmup_qa,
-                         args.time_qa, replay_lrs(args.replay_lr),
-                         replay_lrs(args.replay_lr, "damp"))):
+                         args.time_qa, replay_lrs(args.replay_lr))):
         t, c = time.time(), time.process_time()
         run_stage(model, tok, cfg, stream, rows, rng, args, heads, args.vit_lr_scale, hooks)
         if cfg.steps:
