@@ -53,9 +53,9 @@ EOF
 # Plans. The model has 4 layers, so the budgets are reached as follows (yopo flops, paper
 # convention, share of the dense visual FLOPs):
 #   yopo-25 / yopo-12 with the head mask calibrated on the dense model ($DENSE/headmask.json,
-#     `yopo calibrate` on 100 validation POPE questions): the mask keeps every
-#     head in layers 0-1 (as calibration always does), so L_keep alone sets the budget:
-#     yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 3 (27.9%: layer 2 keeps the mask's 1 head);
+#     `yopo calibrate` on 100 validation POPE questions): the mask keeps every head in layers 0-1
+#     (as calibration always does), so L_keep alone sets the budget (2026-11-30 checkpoint, mask
+#     4/4/3/1): yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 2 (21.4%);
 #     window w=5, FFN ratio 2 in every layer;
 #   the token-pruning baselines cannot go below ~25% here (layer 0 always sees every visual
 #     token and is a quarter of the model), so each is run at its most aggressive setting
