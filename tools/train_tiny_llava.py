@@ -63,9 +63,18 @@
 #      object) raised head 0's mass on the named object to a median of 0.48 in ~430 steps (0.56
 #      after ~400 more with --fetch-sup), yet a probe of what that head fetched did not tell the
 #      object's half (0.48-0.54), and --fetch-sup 1 (a linear head must name the object's centre
-#      cell from it) stayed near chance (6.0 of 6.36 nats), although the rows carry their own
-#      column (probe: 0.96 exact over all patches, 0.6-0.7 on object patches, at every decoder
-#      layer's input). Place 0.57, position 0.50, nearest 0.23 after both (30 val images).
+#      cell from it, then a classification) stayed near chance (6.0 of 6.36 nats), although the
+#      rows carry their own column (probe: 0.96 exact over all patches, 0.6-0.7 on object
+#      patches, at every decoder layer's input). Place 0.57, position 0.50, nearest 0.23 after
+#      both (30 val images). The reason: --row-position-loss (a classification) made the rows
+#      code the column as a category (24-class probe on object rows 0.73) and not as a
+#      coordinate (linear regression of the column from object rows: correlation 0.27), so an
+#      object's mean row has no "x" to compare. --row-coord-loss 1 (rows give their row and
+#      column as coordinates) with --fetch-sup as a coordinate regression, ~460 more steps:
+#      the rows' squared error fell to 0.07 (all rows), but on object rows the correlation only
+#      rose to 0.41, the fetch stayed near its variance (0.18 of ~0.24), and place 0.57,
+#      position 0.52, nearest 0.18. Object rows keep their place only weakly: the loss over
+#      all rows is met by the background rows.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -594,6 +603,22 @@ def row_position_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor
                for k, t in enumerate((idx // S.GRID, idx % S.GRID)))
 
 
+def coords(i: torch.Tensor) -> torch.Tensor:
+    """Grid cell index (0..GRID-1) -> coordinate in [-1, 1] (the image centre at 0)."""
+    return (i.float() - (S.GRID - 1) / 2) / ((S.GRID - 1) / 2)
+
+
+def row_coord_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    """--row-coord-loss: a throw-away linear head [d -> 2] must give every image row's patch row
+    and column as coordinates (coords; mean squared error), so that the rows carry the place as
+    a linear coordinate, which averages over an object's rows into its centre and compares by
+    a difference (--row-position-loss's classification gives one direction per column: measured,
+    a linear regression of the column from object rows then reached a correlation of 0.27)."""
+    idx = torch.arange(rows.shape[1])
+    target = torch.stack([coords(idx // S.GRID), coords(idx % S.GRID)], -1)
+    return F.mse_loss(head(rows), target.expand(rows.shape[0], -1, -1))
+
+
 _MENTION = re.compile(r"\bthe ((?:small |large )?(?:(?:%s) )?(?:%s|object))\b" % (
     "|".join(S.COLORS), "|".join(S.SHAPES)))
 _POPE = re.compile(r"^Is there an? ((?:%s) (?:%s)) in the image\?" % (
@@ -628,8 +653,8 @@ def named_objects(scene: S.Scene, question: str, answer: str) -> List[int]:
 class AttnSup:
     """--attn-sup (and --fetch-sup) for one batch: named[b][k] = named_objects of sample b's
     turn k; at the row that predicts turn k's first answer token, head h of `layer` should look
-    at the image rows of the h-th named object (weight), and what it fetched should name that
-    object's centre cell through the throw-away linear `fetch_head` (fetch_weight)."""
+    at the image rows of the h-th named object (weight), and what it fetched should give that
+    object's centre coordinates through the throw-away linear `fetch_head` (fetch_weight)."""
     named: List[List[List[int]]]
     weight: float
     layer: int
@@ -668,8 +693,8 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
                   ) -> Optional[torch.Tensor]:
     """AttnSup's terms: the mean over (turn, head h) of -log(the attention mass on the h-th
     named object's patches, those it covers at least a quarter of), times sup.weight; plus
-    sup.fetch_weight times the cross-entropy of the fetch head naming that object's centre row
-    and column. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
+    sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
+    centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
     tg, seen = [], set()
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
@@ -691,12 +716,11 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         stats["attn_sup"] = float(term)
     loss = sup.weight * term
     if sup.fetch_head is not None:
-        logits = sup.fetch_head(rec.out[idx[:, 0], idx[:, 1], idx[:, 2]])
+        got = sup.fetch_head(rec.out[idx[:, 0], idx[:, 1], idx[:, 2]])
         objs = [scenes[b].objects[j] for b, _, _, j in tg]
-        cells = (torch.tensor([int(o.cy // S.PATCH) for o in objs]),
-                 torch.tensor([int(o.cx // S.PATCH) for o in objs]))
-        fetch = sum(F.cross_entropy(logits[:, k * S.GRID:(k + 1) * S.GRID], c)
-                    for k, c in enumerate(cells))
+        centre = torch.tensor([[o.cy / S.SIZE * 2 - 1, o.cx / S.SIZE * 2 - 1] for o in objs],
+                              dtype=torch.float32)
+        fetch = F.mse_loss(got, centre)
         if stats is not None:
             stats["fetch_sup"] = float(fetch)
         loss = loss + sup.fetch_weight * fetch
@@ -705,7 +729,8 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
 
 def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
             pos_head: Optional[torch.nn.Module] = None, pos_weight: float = 0.0,
-            sup: Optional[AttnSup] = None, stats: Optional[Dict[str, float]] = None):
+            sup: Optional[AttnSup] = None, stats: Optional[Dict[str, float]] = None,
+            coord_head: Optional[torch.nn.Module] = None, coord_weight: float = 0.0):
     """Answer cross-entropy (+ pos_weight * row_position_loss, + attn_sup_loss; AttnSup needs
     independent turns)."""
     masks = []
@@ -737,6 +762,11 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     loss = F.cross_entropy(logits, tgt)
     if pos_head is not None:
         loss = loss + pos_weight * row_position_loss(pos_head, rows)
+    if coord_head is not None:
+        term = row_coord_loss(coord_head, rows)
+        loss = loss + coord_weight * term
+        if stats is not None:
+            stats["row_coord"] = float(term)
     if sup is not None:
         extra = attn_sup_loss(sup, rec, scenes, len(before), masks, turn, idx_t, stats)
         if extra is not None:
@@ -1124,9 +1154,12 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
     fetch_head = None
     if args.fetch_sup > 0 and args.attn_sup > 0 and cfg.name == "qa":
-        fetch_head = torch.nn.Linear(TEXT["hidden_size"] // TEXT["num_attention_heads"],
-                                     2 * S.GRID)
+        fetch_head = torch.nn.Linear(TEXT["hidden_size"] // TEXT["num_attention_heads"], 2)
         groups[0]["params"] = list(groups[0]["params"]) + list(fetch_head.parameters())
+    coord_head = None
+    if args.row_coord_loss > 0 and cfg.name in ("caption", "qa"):
+        coord_head = torch.nn.Linear(TEXT["hidden_size"], 2)
+        groups[0]["params"] = list(groups[0]["params"]) + list(coord_head.parameters())
     pos_head = None
     if args.row_position_loss > 0 and cfg.name in ("caption", "qa"):
         pos_head = torch.nn.Linear(TEXT["hidden_size"], 2 * S.GRID)
@@ -1200,7 +1233,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               args.attn_sup, args.attn_sup_layer, fetch_head, args.fetch_sup)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, pos_head, args.row_position_loss,
-                                  sup, stats)
+                                  sup, stats, coord_head, args.row_coord_loss)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -1481,8 +1514,12 @@ def main():
     ap.add_argument("--attn-sup-layer", type=int, default=2)
     ap.add_argument("--fetch-sup", type=float, default=0.0,
                     help="with the answer targets of --attn-sup: a throw-away linear head must "
-                         "name the h-th named object's centre cell (row, column) from what head h "
-                         "of layer --attn-sup-layer fetched at the answer row")
+                         "give the h-th named object's centre coordinates from what head h of "
+                         "layer --attn-sup-layer fetched at the answer row (squared error)")
+    ap.add_argument("--row-coord-loss", type=float, default=0.0,
+                    help="weight of an auxiliary loss in stages 1 and 2: a linear head gives "
+                         "each projector row's patch row and column as coordinates "
+                         "(row_coord_loss); the logged loss includes it")
     ap.add_argument("--row-position-loss", type=float, default=0.0,
                     help="weight of an auxiliary loss in stages 1 and 2: a linear head names "
                          "each projector row's patch row and column (row_position_loss); the "
