@@ -596,36 +596,39 @@ class Stream:
 # Losses per stage
 
 
+def patch_cells() -> Tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of each of the GRID * GRID image rows, in row-major order."""
+    idx = torch.arange(S.GRID * S.GRID)
+    return idx // S.GRID, idx % S.GRID
+
+
+def image_coord(pixels) -> torch.Tensor:
+    """A position in pixels (0..SIZE) -> the image coordinate in [-1, 1] (centre 0): the frame
+    of --row-coord-loss's patch centres and of --fetch-sup's object centres alike."""
+    return torch.as_tensor(pixels, dtype=torch.float32) / S.SIZE * 2 - 1
+
+
 def row_position_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
     """--row-position-loss: a throw-away linear head must name every image row's patch row and
     column from the projector's output (cross-entropy, the two summed)."""
-    idx = torch.arange(rows.shape[1])
     logits = head(rows)
     return sum(F.cross_entropy(logits[..., k * S.GRID:(k + 1) * S.GRID].reshape(-1, S.GRID),
                                t.repeat(rows.shape[0]))
-               for k, t in enumerate((idx // S.GRID, idx % S.GRID)))
+               for k, t in enumerate(patch_cells()))
 
 
-def coords(i: torch.Tensor) -> torch.Tensor:
-    """Grid cell index (0..GRID-1) -> coordinate in [-1, 1] (the image centre at 0)."""
-    return (i.float() - (S.GRID - 1) / 2) / ((S.GRID - 1) / 2)
-
-
-def row_coord_loss(head: torch.nn.Module, rows: torch.Tensor,
-                   masks: Optional[List[np.ndarray]] = None) -> torch.Tensor:
+def row_coord_loss(head: torch.nn.Module, rows: torch.Tensor, masks: List[np.ndarray]
+                   ) -> torch.Tensor:
     """--row-coord-loss: a throw-away linear head [d -> 2] must give every image row's patch row
-    and column as coordinates (coords; mean squared error), so that the rows carry the place as
+    centre as image coordinates (mean squared error), so that the rows carry the place as
     a linear coordinate, which averages over an object's rows into its centre and compares by
     a difference (--row-position-loss's classification gives one direction per column: measured,
     a linear regression of the column from object rows then reached a correlation of 0.27)."""
-    idx = torch.arange(rows.shape[1])
-    target = torch.stack([coords(idx // S.GRID), coords(idx % S.GRID)], -1)
+    target = torch.stack([image_coord((c.float() + 0.5) * S.PATCH) for c in patch_cells()], -1)
     err = ((head(rows) - target) ** 2).mean(-1)  # [B, 576]
-    if not masks:
-        return err.mean()
-    # with the objects' patch coverage (masks[b]: [576, n_obj]), the mean over object rows
-    # (a quarter covered) counts as much as the mean over all rows: measured without it, the
-    # loss was met by the background rows and object rows kept their place only weakly
+    # the mean over object rows (a quarter covered; masks[b]: [576, n_obj] patch coverage)
+    # counts as much as the mean over all rows: measured without it, the loss was met by the
+    # background rows and object rows kept their place only weakly
     obj = torch.from_numpy(np.stack([m.max(1) >= 0.25 for m in masks]).astype(np.float32))
     return err.mean() + (err * obj).sum() / obj.sum().clamp(min=1.0)
 
@@ -729,9 +732,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     if sup.fetch_head is not None:
         got = sup.fetch_head(rec.out[idx[:, 0], idx[:, 1], idx[:, 2]])
         objs = [scenes[b].objects[j] for b, _, _, j in tg]
-        centre = torch.tensor([[o.cy / S.SIZE * 2 - 1, o.cx / S.SIZE * 2 - 1] for o in objs],
-                              dtype=torch.float32)
-        fetch = F.mse_loss(got, centre)
+        fetch = F.mse_loss(got, image_coord([[o.cy, o.cx] for o in objs]))
         if stats is not None:
             stats["fetch_sup"] = float(fetch)
         loss = loss + sup.fetch_weight * fetch
@@ -745,7 +746,7 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     """Answer cross-entropy (+ pos_weight * row_position_loss, + attn_sup_loss; AttnSup needs
     independent turns)."""
     masks = []
-    if sup is not None:
+    if sup is not None or coord_head is not None:  # both use the objects' patch coverage
         imgs = []
         for sc in scenes:
             img, lab = S.render(sc, with_labels=True)
@@ -772,7 +773,10 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
     loss = F.cross_entropy(logits, tgt)
     if pos_head is not None:
-        loss = loss + pos_weight * row_position_loss(pos_head, rows)
+        term = row_position_loss(pos_head, rows)
+        loss = loss + pos_weight * term
+        if stats is not None:
+            stats["row_position"] = float(term)
     if coord_head is not None:
         term = row_coord_loss(coord_head, rows, masks)
         loss = loss + coord_weight * term
@@ -1163,18 +1167,19 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                if n.startswith("vision_tower.") and p.requires_grad]
         rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
         groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
-    fetch_head = None
-    if args.fetch_sup > 0 and args.attn_sup > 0 and cfg.name == "qa":
-        fetch_head = torch.nn.Linear(TEXT["hidden_size"] // TEXT["num_attention_heads"], 2)
-        groups[0]["params"] = list(groups[0]["params"]) + list(fetch_head.parameters())
-    coord_head = None
-    if args.row_coord_loss > 0 and cfg.name in ("caption", "qa"):
-        coord_head = torch.nn.Linear(TEXT["hidden_size"], 2)
-        groups[0]["params"] = list(groups[0]["params"]) + list(coord_head.parameters())
-    pos_head = None
-    if args.row_position_loss > 0 and cfg.name in ("caption", "qa"):
-        pos_head = torch.nn.Linear(TEXT["hidden_size"], 2 * S.GRID)
-        groups[0]["params"] = list(groups[0]["params"]) + list(pos_head.parameters())
+    def aux_head(wanted: bool, n_in: int, n_out: int) -> Optional[torch.nn.Module]:
+        """A throw-away linear head of an auxiliary loss, trained with the first group."""
+        if not wanted:
+            return None
+        head = torch.nn.Linear(n_in, n_out)
+        groups[0]["params"] = list(groups[0]["params"]) + list(head.parameters())
+        return head
+
+    d, lm_stage = TEXT["hidden_size"], cfg.name in ("caption", "qa")
+    fetch_head = aux_head(args.fetch_sup > 0 and args.attn_sup > 0 and cfg.name == "qa",
+                          d // TEXT["num_attention_heads"], 2)
+    coord_head = aux_head(args.row_coord_loss > 0 and lm_stage, d, 2)
+    pos_head = aux_head(args.row_position_loss > 0 and lm_stage, d, 2 * S.GRID)
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
