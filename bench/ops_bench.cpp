@@ -2,10 +2,12 @@
 // Release build in build-ops:
 //   g++ -std=c++20 -O3 -march=x86-64-v3 -fopenmp -Isrc bench/ops_bench.cpp build-ops/libyopo.a
 //       -ldnnl -o /tmp/ops_bench
-//   OMP_NUM_THREADS=2 /tmp/ops_bench [matmul] [small] [attention] [act]
+//   OMP_NUM_THREADS=2 /tmp/ops_bench [matmul] [small] [attention] [act] [norm]
 // matmul: the M=600/K=4096/N=11008 and M=1 shapes in bf16 and f32; small: the engine's small-M
 // kernel against oneDNN for M = 1..32; attention: prefill and decode shapes; act: silu_mul and
-// softmax. Each figure is the best of several runs.
+// softmax; norm: rms_norm (576 x 4096, LLaVA-1.5-7B's visual rows) and layer_norm (577 x 1024,
+// CLIP ViT-L/14-336) on 1 thread and on the context's threads. Each figure is the best of several
+// runs.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include "ops/attention.h"
 #include "ops/context.h"
 #include "ops/matmul.h"
+#include "ops/norm.h"
 #include "ops/weights.h"
 
 using namespace yopo;
@@ -94,6 +97,33 @@ void bench_act() {
   std::printf("softmax n=600: %.3f us\n", s * 1e3);
 }
 
+// rms_norm and layer_norm at LLaVA shapes on 1 thread and on `threads`, with the speed-up.
+void bench_norm(int threads) {
+  const int64_t rr = 576, rd = 4096, lr = 577, ld = 1024;
+  const std::vector<float> rx = randv(size_t(rr * rd), 9), rw = randv(size_t(rd), 10);
+  const std::vector<float> lx = randv(size_t(lr * ld), 11), lw = randv(size_t(ld), 12),
+                           lb = randv(size_t(ld), 13);
+  std::vector<float> ry(rx.size()), ly(lx.size());
+  double rs[2], ls[2];
+  const int counts[2] = {1, threads};
+  for (int i = 0; i < 2; ++i) {
+    Context c(counts[i]);
+    rs[i] = best_seconds(
+        [&] { rms_norm(c, rx.data(), rr, rd, rd, rw.data(), 1e-5f, ry.data(), rd); }, 20);
+    ls[i] = best_seconds(
+        [&] { layer_norm(c, lx.data(), lr, ld, ld, lw.data(), lb.data(), 1e-5f, ly.data(), ld); },
+        20);
+  }
+  for (int i = 0; i < 2; ++i) {
+    std::printf("rms_norm   %ld x %ld, %d thread(s): %8.1f us %6.2f GB/s\n", rr, rd, counts[i],
+                rs[i] * 1e6, 2.0 * double(rr * rd) * 4 / rs[i] / 1e9);
+    std::printf("layer_norm %ld x %ld, %d thread(s): %8.1f us %6.2f GB/s\n", lr, ld, counts[i],
+                ls[i] * 1e6, 2.0 * double(lr * ld) * 4 / ls[i] / 1e9);
+  }
+  std::printf("speed-up with %d threads: rms_norm %.2fx, layer_norm %.2fx\n", threads,
+              rs[0] / rs[1], ls[0] / ls[1]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +155,8 @@ int main(int argc, char** argv) {
       bench_attention(ctx, 577, 577, {16, 16, 64});
     } else if (w == "act") {
       bench_act();
+    } else if (w == "norm") {
+      bench_norm(ctx.threads());
     }
   }
 }

@@ -1,8 +1,5 @@
 #include "models/clip_vit.h"
 
-#include <omp.h>
-
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -165,18 +162,6 @@ void add_bias_residual(ops::Context& ctx, float* x, const float* h, const float*
     for (int64_t c = 0; c < d; ++c) x[r * d + c] += h[r * d + c] + b[c];
 }
 
-// ops::layer_norm over rows of d values, the rows split over the threads.
-void layer_norm_threaded(ops::Context& ctx, const float* x, int64_t rows, int64_t d, const float* w,
-                         const float* b, float eps, float* y) {
-  const int threads = int(std::min<int64_t>(ctx.threads(), rows));
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-    if (r0 < r1) ops::layer_norm(x + r0 * d, r1 - r0, d, d, w, b, eps, y + r0 * d, d);
-  }
-}
-
 }  // namespace
 
 void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_images,
@@ -204,8 +189,8 @@ void ClipVisionTower::embed(ops::Context& ctx, const float* pixels, int64_t n_im
     for (int64_t r = 0; r < npos; ++r)
       for (int64_t c = 0; c < d; ++c) xi[r * d + c] += w_.pos_embd[size_t(r * d + c)];
   }
-  ops::layer_norm(x, n_images * npos, d, d, w_.pre_ln_w.data(), w_.pre_ln_b.data(), cfg_.norm_eps,
-                  x, d);
+  ops::layer_norm(ctx, x, n_images * npos, d, d, w_.pre_ln_w.data(), w_.pre_ln_b.data(),
+                  cfg_.norm_eps, x, d);
 }
 
 void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L, float* x,
@@ -220,7 +205,7 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
   float* qkv = b.qkv.data();
   float* att = b.att.data();
   float* f = b.f.data();
-  layer_norm_threaded(ctx, x, rows, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h);
+  ops::layer_norm(ctx, x, rows, d, d, L.ln1_w.data(), L.ln1_b.data(), cfg_.norm_eps, h, d);
   ops::matmul(ctx, h, rows, d, L.wqkv.full(), qkv, 3 * d);
   ops::add_bias_rows(ctx, qkv, rows, 3 * d, 3 * d, L.bqkv.data());
   const ops::AttentionShape shape{cfg_.n_heads, cfg_.n_heads, hd};
@@ -242,7 +227,7 @@ void ClipVisionTower::layer_forward(ops::Context& ctx, const ClipLayerWeights& L
   ops::matmul(ctx, att, rows, d, L.wo.full(), h, d);
   add_bias_residual(ctx, x, h, L.bo.data(), rows, d);
 
-  layer_norm_threaded(ctx, x, rows, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h);
+  ops::layer_norm(ctx, x, rows, d, d, L.ln2_w.data(), L.ln2_b.data(), cfg_.norm_eps, h, d);
   ops::matmul(ctx, h, rows, d, L.fc1.full(), f, m);
   ops::add_bias_gelu_rows(ctx, f, rows, m, L.b1.data(), cfg_.quick_gelu);
   ops::matmul(ctx, f, rows, m, L.fc2.full(), h, d);

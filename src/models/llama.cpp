@@ -98,7 +98,7 @@ std::vector<float> LlamaModel::forward(ops::Context& ctx, KvCache& cache, const 
   // Final norm and output head over the rows that need logits.
   const int64_t first = batch.all_logits ? 0 : n - 1, rows = n - first;
   std::vector<float> h(size_t(rows * d));
-  ops::rms_norm(final_x.data() + first * d, rows, d, d, w_.output_norm.data(), cfg_.norm_eps,
+  ops::rms_norm(ctx, final_x.data() + first * d, rows, d, d, w_.output_norm.data(), cfg_.norm_eps,
                 h.data(), d);
   if (hook) hook("result_norm", -1, h.data(), rows, d, d);
   std::vector<float> logits(size_t(rows * cfg_.vocab_size));
@@ -119,7 +119,7 @@ void LlamaModel::dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, Decod
   std::vector<float> h(size_t(n * d)), q(size_t(n * qd)), att(size_t(n * qd));
 
   // Attention block.
-  ops::rms_norm(x, n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
+  ops::rms_norm(ctx, x, n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
   if (hook) hook("attn_norm", l, h.data(), n, d, d);
   float* k_new = cache.k(l, past);
   float* v_new = cache.v(l, past);
@@ -146,7 +146,7 @@ void LlamaModel::dense_layer(ops::Context& ctx, KvCache& cache, int64_t l, Decod
   if (hook) hook("ffn_inp", l, x, n, d, d);
 
   // Feed-forward block (SwiGLU).
-  ops::rms_norm(x, n, d, d, L.ffn_norm.data(), cfg_.norm_eps, h.data(), d);
+  ops::rms_norm(ctx, x, n, d, d, L.ffn_norm.data(), cfg_.norm_eps, h.data(), d);
   if (hook) hook("ffn_norm", l, h.data(), n, d, d);
   std::vector<float> gate(size_t(n * m)), up(size_t(n * m));
   ops::matmul(ctx, h.data(), n, d, L.w_gate.full(), gate.data(), m);

@@ -106,7 +106,7 @@ void LlamaModel::pruned_layer(ops::Context& ctx, KvCache& cache, int64_t l, Deco
 
   // Attention block: projections of text rows in full, of visual rows for the kept heads.
   std::vector<float> h(size_t(n * d)), q(size_t(n * qd), 0.0f);
-  ops::rms_norm(r.x.data(), n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
+  ops::rms_norm(ctx, r.x.data(), n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
   if (hook) hook("attn_norm", l, h.data(), n, d, d);
   float* kc = cache.k(l, base);
   float* vc = cache.v(l, base);
@@ -213,7 +213,7 @@ void LlamaModel::pruned_layer(ops::Context& ctx, KvCache& cache, int64_t l, Deco
   if (hook) hook("ffn_inp", l, r.x.data(), n, d, d);
 
   // Feed-forward: text rows over all neurons, visual rows over the first mv.
-  ops::rms_norm(r.x.data(), n, d, d, L.ffn_norm.data(), cfg_.norm_eps, h.data(), d);
+  ops::rms_norm(ctx, r.x.data(), n, d, d, L.ffn_norm.data(), cfg_.norm_eps, h.data(), d);
   if (hook) hook("ffn_norm", l, h.data(), n, d, d);
   std::vector<float> gate, up;
   auto ffn = [&](const std::vector<int64_t>& rows, int64_t width) {

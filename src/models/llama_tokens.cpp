@@ -73,7 +73,7 @@ void LlamaModel::token_boundary(ops::Context& ctx, const KvCache& cache, int64_t
       const LlamaLayerWeights& L = w_.layers[size_t(l)];
       const int64_t n = r.n;
       std::vector<float> h(size_t(n * d)), q(static_cast<size_t>(qd)), k(size_t(n * kvd));
-      ops::rms_norm(r.x.data(), n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
+      ops::rms_norm(ctx, r.x.data(), n, d, d, L.attn_norm.data(), cfg_.norm_eps, h.data(), d);
       ops::matmul(ctx, &h[size_t((n - 1) * d)], 1, d, L.wq.full(), q.data(), qd);
       ops::matmul(ctx, h.data(), n, d, L.wk.full(), k.data(), kvd);
       rope_.apply(q.data(), 1, H, qd, &r.pos[size_t(n - 1)], cache.size() + n);

@@ -15,10 +15,11 @@ void check_rows(const char* what, const float* x, int64_t rows, int64_t dim, int
 }
 }  // namespace
 
-void rms_norm(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* weight,
-              float eps, float* y, int64_t ldy) {
+void rms_norm(Context& ctx, const float* x, int64_t rows, int64_t dim, int64_t ldx,
+              const float* weight, float eps, float* y, int64_t ldy) {
   check_rows("rms_norm", x, rows, dim, ldx, y, ldy);
   check(rows == 0 || weight, "rms_norm: null weight");
+#pragma omp parallel for num_threads(ctx.threads()) schedule(static) if (rows >= kNormParallelRows)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     float* yr = y + r * ldy;
@@ -31,10 +32,11 @@ void rms_norm(const float* x, int64_t rows, int64_t dim, int64_t ldx, const floa
   }
 }
 
-void layer_norm(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* w,
-                const float* b, float eps, float* y, int64_t ldy) {
+void layer_norm(Context& ctx, const float* x, int64_t rows, int64_t dim, int64_t ldx,
+                const float* w, const float* b, float eps, float* y, int64_t ldy) {
   check_rows("layer_norm", x, rows, dim, ldx, y, ldy);
   check(rows == 0 || w, "layer_norm: null weight");
+#pragma omp parallel for num_threads(ctx.threads()) schedule(static) if (rows >= kNormParallelRows)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     float* yr = y + r * ldy;
