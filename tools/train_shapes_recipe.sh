@@ -24,17 +24,8 @@ QA_TIME=${QA_TIME:-2100}
 mkdir -p "$WORK"
 NONE=(--steps-vision 0 --steps-text 0 --steps-caption 0 --steps-qa 0)
 
-step() {  # step NAME ARGS...: one intermediate invocation, skipped when its state exists
-  local name=$1
-  shift
-  if [ -f "$WORK/$name.pt" ]; then
-    echo "== $name: $WORK/$name.pt exists, skipped"
-    return
-  fi
-  echo "== $name ($(date -u +%H:%M:%S))"
-  /usr/bin/python3 tools/train_tiny_llava.py --skip-checks "${NONE[@]}" "$@" \
-    --out "$WORK/$name" --state-out "$WORK/$name.pt" > "$WORK/$name.log" 2>&1
-}
+STEP_ARGS=(--skip-checks "${NONE[@]}")
+source tools/recipe_step.sh
 
 # Stage 0, the vision tower alone (our stand-in for CLIP pre-training): 600 steps on vision
 # scenes 0..9599. The projector and the decoder stay at their seed initialization.

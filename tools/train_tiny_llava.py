@@ -78,6 +78,37 @@
 #      a constant). With the object-row term (row_coord_loss with masks, weight 2, ~400 more
 #      steps): object rows' correlation 0.72 at the projector output, 0.59 at layer 2's input,
 #      0.39 in the supervised head's values; place 0.57, position 0.50, nearest 0.25.
+#      Continuations of the shipped checkpoint (2026-11-30, tools/train_shapes_place.sh; each
+#      state measured by tools/shapes_place_diag.py on 40 val scenes):
+#      - The rows keep the place: with the tower trainable (--vit-lr-scale 0.3) and
+#        --row-coord-loss at the inputs of decoder layers 0, 1 and 2 (--row-coord-layers), 300
+#        steps (run1), a linear read-out of an object's x from its mean row reached correlation
+#        0.87 / 0.89 / 0.91 / 0.91 / 0.93 (tower, decoder layer inputs 0-3; 158 objects), from
+#        0.51 / 0.32 / 0.15 / 0.18 / 0.15 in the shipped checkpoint (0.92-0.98 after run5).
+#      - But the answer row cannot look up two objects apart: --attn-sup at the answer row (layer
+#        2, heads 0 and 1 -> first and second named object) left both heads splitting their mass
+#        between the two (at step ~175, median 0.24 / 0.23 on the first, 0.28 / 0.31 on the
+#        second): its query holds both names. Place 0.46, position 0.49, nearest 0.21.
+#      - --attn-sup-at mention moves the lookup to where one object is named: head 0 of layer 1
+#        at each mention's last token ("... the red circle") looks at its object (0.05 in the
+#        shipped checkpoint). After ~550 steps (run2, run3) the mass on it averaged 0.70-0.73
+#        (0.27-0.30 on other objects) and the fetched x (--fetch-sup) explained 60-75% of its
+#        variance. --gather-sup (the answer row's heads 2 and 3 of layer 2 look at the first and
+#        second mention's row) reached a mass of 0.98 within 60 steps. Yet the answer row's
+#        residual never came to carry the place: a linear read-out of x (place) or x_A - x_B
+#        (position) from it stayed at |correlation| <= 0.2 at every layer (0.10 at layer 3's
+#        input on 896 position questions), and --diff-sup (that difference from layer 3's input)
+#        stayed at the target's variance (~0.5), while the mention rows carried their own
+#        object's x at ~0.7. Place 0.51, position 0.46, nearest 0.18 (run3).
+#      - Nor with --diff-sup 5: flat at 0.45-0.59 over 156 steps with --near-sup (run4; at
+#        equal weights its gradient on layer 2's v_proj measured 4-6x --diff-sup's and ~12x the
+#        answer loss's) and over 150 steps without it (run5). On run5, 896 position questions: the mention rows
+#        give their own object's x at correlation 0.71 / 0.67 (layer 2's input); what heads 2
+#        and 3 of layer 2 output at the answer row gives x_A - x_B at 0.58; but the answer
+#        row's residual at layer 3's input only at 0.19. The difference is fetched and then lost
+#        where layer 2's o_proj adds it to the answer row's residual: that is the step to fix.
+#        run5 answers place 0.61 (147 questions: the first sign above chance), position 0.51,
+#        nearest 0.21.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -118,7 +149,7 @@ import random
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -208,6 +239,9 @@ class DecoderHooks:
 
     def ffn_act(self, layer: int, act: torch.Tensor) -> torch.Tensor:  # [B, T, m]
         return act
+
+    def resid(self, layer: int, h: torch.Tensor) -> None:  # [B, T, d], the input of `layer`
+        """Sees the residual stream where each layer starts (changes nothing)."""
 
 
 DENSE = DecoderHooks()
@@ -394,6 +428,7 @@ def decoder_hidden(model, embeds: torch.Tensor, positions: torch.Tensor, bias: t
     kv_out = []
     for i, layer in enumerate(lm.layers):
         a = layer.self_attn
+        hooks.resid(i, h)
         x = layer.input_layernorm(h)
         q = a.q_proj(x).view(B, T, n_h, hd).transpose(1, 2)
         k = a.k_proj(x).view(B, T, n_kv, hd).transpose(1, 2)
@@ -663,6 +698,26 @@ def named_objects(scene: S.Scene, question: str, answer: str) -> List[int]:
     return out
 
 
+def mention_offsets(tok: Tok, question: str, answer: str, template: str) -> List[int]:
+    """--attn-sup-at mention: for each object of named_objects that the question mentions (not
+    the answer of "closest to"), how many rows before the answer row (the prompt's last row) the
+    last token of its mention sits. [] where the mention's end is not a token boundary."""
+    after_text = prompt_text(question, template).split(IMAGE_TOKEN)[1]
+    full = tok.enc(after_text)
+    q = question.split("\n")[0]
+    base = after_text.index(q)
+    m = _POPE.match(q)
+    spans = ([m.span(1)] if answer == "yes" else []) if m else [
+        x.span(1) for x in _MENTION.finditer(q)]
+    out = []
+    for _, end in spans:
+        pre = tok.enc(after_text[:base + end])
+        if pre != full[:len(pre)]:
+            return []
+        out.append(len(full) - len(pre))
+    return out
+
+
 @dataclass
 class AttnSup:
     """--attn-sup (and --fetch-sup) for one batch: named[b][k] = named_objects of sample b's
@@ -674,28 +729,50 @@ class AttnSup:
     layer: int
     fetch_head: Optional[torch.nn.Module] = None
     fetch_weight: float = 0.0
+    # --attn-sup-at mention: mentions[b][k] = mention_offsets of sample b's turn k; then head 0
+    # at the row of each mention's last token looks at (and fetches) the object it names
+    mentions: Optional[List[List[List[int]]]] = None
+    # --diff-sup: at the answer row of a turn naming two objects (and not "closest to"), the
+    # residual at the input of layer diff_layer gives their centres' difference (A - B) through
+    # the throw-away linear diff_head
+    diff_head: Optional[torch.nn.Module] = None
+    diff_weight: float = 0.0
+    diff_layer: int = 3
+    # --gather-sup (mention mode): at the answer row, head 2 + m of layer `layer + 1` looks at
+    # the row of the m-th mention (which has fetched its object in `layer`)
+    gather_weight: float = 0.0
+    # --near-sup (mention mode): at the answer row of "closest to" turns, head 1 of layer
+    # `layer + 2` looks at the answer's object (the lookup by place, once the answer row has
+    # gathered the place the mention fetched)
+    near_weight: float = 0.0
 
 
 class AttnRecorder(DecoderHooks):
-    """Another hooks object (a pruning plan) unchanged, but keeps one layer's attention
-    probabilities and head outputs for AttnSup."""
+    """Another hooks object (a pruning plan) unchanged, but keeps some layers' attention
+    probabilities and head outputs (and residual inputs) for AttnSup."""
 
-    def __init__(self, inner: DecoderHooks, layer: int):
-        self.inner, self.layer, self.probs, self.out = inner, layer, None, None
+    def __init__(self, inner: DecoderHooks, layers: Sequence[int], resid_layers: Sequence[int] = ()):
+        self.inner, self.layers, self.probs, self.out = inner, set(layers), {}, {}
+        self.resid_layers, self.resids = set(resid_layers), {}
+
+    def resid(self, layer, h):
+        self.inner.resid(layer, h)
+        if layer in self.resid_layers:  # RMS-normalized (no weight), as the layer reads it
+            self.resids[layer] = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)
 
     def attn_bias(self, layer, bias):
         return self.inner.attn_bias(layer, bias)
 
     def attn_probs(self, layer, probs):
         probs = self.inner.attn_probs(layer, probs)
-        if layer == self.layer:
-            self.probs = probs
+        if layer in self.layers:
+            self.probs[layer] = probs
         return probs
 
     def attn_out(self, layer, out):
         out = self.inner.attn_out(layer, out)
-        if layer == self.layer:
-            self.out = out
+        if layer in self.layers:
+            self.out[layer] = out
         return out
 
     def ffn_act(self, layer, act):
@@ -709,28 +786,67 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     named object's patches, those it covers at least a quarter of), times sup.weight; plus
     sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
-    tg, seen = [], set()
+    tg, seen, diff, near, gather = [], set(), [], [], []
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
             seen.add((b, k))
-            tg += [(b, h, int(idx_t[r]), j)
-                   for h, j in enumerate(sup.named[b][k][:rec.probs.shape[1]])]
+            named = sup.named[b][k]
+            if sup.mentions is None:
+                n_h = rec.probs[sup.layer].shape[1]
+                tg += [(b, h, int(idx_t[r]), j) for h, j in enumerate(named[:n_h])]
+            else:
+                tg += [(b, 0, int(idx_t[r]) - d, j)
+                       for d, j in zip(sup.mentions[b][k], named)]
+                gather += [(b, 2 + m, int(idx_t[r]), int(idx_t[r]) - d)
+                           for m, d in enumerate(sup.mentions[b][k][:2])]
+                if sup.near_weight > 0 and len(named) == 2 and len(sup.mentions[b][k]) == 1:
+                    near.append((b, 1, int(idx_t[r]), named[1]))
+                if len(named) == 2 and len(sup.mentions[b][k]) == 2:
+                    diff.append((b, int(idx_t[r]), named[0], named[1]))
+    loss = torch.zeros(())
+    if sup.diff_head is not None and diff:
+        got = sup.diff_head(rec.resids[sup.diff_layer][[d[0] for d in diff], [d[1] for d in diff]])
+        cen = [[scenes[b].objects[j] for j in (ja, jb)] for b, _, ja, jb in diff]
+        want = image_coord([[a.cy - b.cy, a.cx - b.cx] for a, b in cen]) + 1  # (pixels / SIZE * 2)
+        term = F.mse_loss(got, want)
+        if stats is not None:
+            stats["diff_sup"] = float(term)
+        loss = loss + sup.diff_weight * term
+
+    def log_mass(layer: int, tgs) -> torch.Tensor:
+        """-log of the attention mass, mean over targets (b, head, row, object), on the
+        object's patches (those it covers at least a quarter of)."""
+        idx = torch.tensor([t[:3] for t in tgs])
+        sel = []
+        for b, _, _, j in tgs:
+            cov = masks[b][:, j]
+            sel.append(cov >= 0.25 if (cov >= 0.25).any() else cov > 0)
+        # one gather (indexing term by term made a probs-sized gradient per term)
+        rows = rec.probs[layer][idx[:, 0], idx[:, 1], idx[:, 2], s0:s0 + S.GRID * S.GRID]
+        return -torch.log((rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
+                          + 1e-6).mean()
+
+    if gather and sup.gather_weight > 0:
+        idx = torch.tensor(gather)
+        term = -torch.log(rec.probs[sup.layer + 1][idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]]
+                          + 1e-6).mean()
+        if stats is not None:
+            stats["gather_sup"] = float(term)
+        loss = loss + sup.gather_weight * term
+    if near:
+        term = log_mass(sup.layer + 2, near)
+        if stats is not None:
+            stats["near_sup"] = float(term)
+        loss = loss + sup.near_weight * term
     if not tg:
-        return None
-    idx = torch.tensor([t[:3] for t in tg])
-    sel = []
-    for b, _, _, j in tg:
-        cov = masks[b][:, j]
-        sel.append(cov >= 0.25 if (cov >= 0.25).any() else cov > 0)
-    # one gather (indexing term by term made a probs-sized gradient per term)
-    rows = rec.probs[idx[:, 0], idx[:, 1], idx[:, 2], s0:s0 + S.GRID * S.GRID]
-    mass = (rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
-    term = -torch.log(mass + 1e-6).mean()
+        return loss
+    term = log_mass(sup.layer, tg)
     if stats is not None:
         stats["attn_sup"] = float(term)
-    loss = sup.weight * term
+    loss = loss + sup.weight * term
     if sup.fetch_head is not None:
-        got = sup.fetch_head(rec.out[idx[:, 0], idx[:, 1], idx[:, 2]])
+        idx = torch.tensor([t[:3] for t in tg])
+        got = sup.fetch_head(rec.out[sup.layer][idx[:, 0], idx[:, 1], idx[:, 2]])
         objs = [scenes[b].objects[j] for b, _, _, j in tg]
         fetch = F.mse_loss(got, image_coord([[o.cy, o.cx] for o in objs]))
         if stats is not None:
@@ -739,14 +855,27 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     return loss
 
 
+@dataclass
+class RowAux:
+    """The auxiliary losses on the image rows of one stage: pos_weight * row_position_loss of
+    pos_head on the projector's output (--row-position-loss), and coord_weight times the
+    row_coord_loss of each coord_heads[layer] on the image rows at the input of decoder layer
+    `layer`, 0 being the projector's output (--row-coord-loss, --row-coord-layers)."""
+    pos_head: Optional[torch.nn.Module] = None
+    pos_weight: float = 0.0
+    coord_heads: Dict[int, torch.nn.Module] = field(default_factory=dict)
+    coord_weight: float = 0.0
+
+
 def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
-            pos_head: Optional[torch.nn.Module] = None, pos_weight: float = 0.0,
-            sup: Optional[AttnSup] = None, stats: Optional[Dict[str, float]] = None,
-            coord_head: Optional[torch.nn.Module] = None, coord_weight: float = 0.0):
-    """Answer cross-entropy (+ pos_weight * row_position_loss, + attn_sup_loss; AttnSup needs
-    independent turns)."""
+            aux: Optional[RowAux] = None, sup: Optional[AttnSup] = None,
+            stats: Optional[Dict[str, float]] = None):
+    """Answer cross-entropy (+ the RowAux terms, + attn_sup_loss; AttnSup needs independent
+    turns). stats gets each auxiliary term's value."""
+    aux = aux or RowAux()
+    coord_heads = aux.coord_heads
     masks = []
-    if sup is not None or coord_head is not None:  # both use the objects' patch coverage
+    if sup is not None or coord_heads:  # both use the objects' patch coverage
         imgs = []
         for sc in scenes:
             img, lab = S.render(sc, with_labels=True)
@@ -767,21 +896,25 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
         pos, bias = packed_layout(off, [c[3] for c in convs], t_after)
     else:
         pos, bias = torch.arange(T), causal_bias(T)
-    rec = AttnRecorder(hooks, sup.layer) if sup is not None else hooks
+    deep = [L for L in coord_heads if L > 0] + ([sup.diff_layer] if sup is not None and
+                                                 sup.diff_head is not None else [])
+    rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2] if sup is not None
+                        else [], deep)
+           if sup is not None or deep else hooks)
     hid = decoder_hidden(model, emb, pos, bias, rec)
     idx_b, idx_t, tgt, turn = answer_targets(convs, off)
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
     loss = F.cross_entropy(logits, tgt)
-    if pos_head is not None:
-        term = row_position_loss(pos_head, rows)
-        loss = loss + pos_weight * term
+    if aux.pos_head is not None:
+        term = row_position_loss(aux.pos_head, rows)
+        loss = loss + aux.pos_weight * term
         if stats is not None:
             stats["row_position"] = float(term)
-    if coord_head is not None:
-        term = row_coord_loss(coord_head, rows, masks)
-        loss = loss + coord_weight * term
+    for L, head in sorted(coord_heads.items()):
+        term = row_coord_loss(head, rows if L == 0 else rec.resids[L][:, len(before):off], masks)
+        loss = loss + aux.coord_weight * term
         if stats is not None:
-            stats["row_coord"] = float(term)
+            stats[f"row_coord{L}"] = float(term)
     if sup is not None:
         extra = attn_sup_loss(sup, rec, scenes, len(before), masks, turn, idx_t, stats)
         if extra is not None:
@@ -1178,8 +1311,11 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
     d, lm_stage = TEXT["hidden_size"], cfg.name in ("caption", "qa")
     fetch_head = aux_head(args.fetch_sup > 0 and args.attn_sup > 0 and cfg.name == "qa",
                           d // TEXT["num_attention_heads"], 2)
-    coord_head = aux_head(args.row_coord_loss > 0 and lm_stage, d, 2)
+    diff_head = aux_head(args.diff_sup > 0 and args.attn_sup > 0 and cfg.name == "qa", d, 2)
+    coord_heads = {L: aux_head(True, d, 2) for L in args.row_coord_layers
+                   if args.row_coord_loss > 0 and lm_stage}
     pos_head = aux_head(args.row_position_loss > 0 and lm_stage, d, 2 * S.GRID)
+    row_aux = RowAux(pos_head, args.row_position_loss, coord_heads, args.row_coord_loss)
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
@@ -1203,6 +1339,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                 break
         if cfg.name == "vision" and 0 < args.vision_stop <= step:
             break  # the tower as it was part way through its schedule
+        if cfg.name == "qa" and 0 < args.qa_stop <= step:
+            break  # stage 2 as it was part way through its schedule
         if step == cfg.warmup:
             t_warm = time.time() - t0
         lr = lr_at(step, cfg, time.time() - t0, t_warm)
@@ -1246,10 +1384,13 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
             if cfg.name == "qa" and args.attn_sup > 0:
                 sup = AttnSup([[named_objects(sc, q, a) for q, a in t]
                                for sc, t in zip(scenes, turns)],
-                              args.attn_sup, args.attn_sup_layer, fetch_head, args.fetch_sup)
+                              args.attn_sup, args.attn_sup_layer, fetch_head, args.fetch_sup,
+                              [[mention_offsets(tok, q, a, template) for q, a in t]
+                               for t in turns] if args.attn_sup_at == "mention" else None,
+                              diff_head, args.diff_sup, gather_weight=args.gather_sup,
+                              near_weight=args.near_sup)
             stats: Dict[str, float] = {}
-            loss, n_tgt = lm_loss(model, tok, scenes, convs, h, pos_head, args.row_position_loss,
-                                  sup, stats, coord_head, args.row_coord_loss)
+            loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -1528,6 +1669,24 @@ def main():
                          "turn's first answer token, to look at the image rows of the h-th object "
                          "the question names (named_objects); the logged loss includes it")
     ap.add_argument("--attn-sup-layer", type=int, default=2)
+    ap.add_argument("--attn-sup-at", choices=("answer", "mention"), default="answer",
+                    help="where --attn-sup supervises: heads 0, 1, .. at the answer row (the "
+                         "objects in order) or head 0 at each mention's last token (its object)")
+    ap.add_argument("--gather-sup", type=float, default=0.0,
+                    help="with --attn-sup-at mention: weight of supervised attention at the "
+                         "answer row: head 2 + m of the layer after --attn-sup-layer looks at "
+                         "the m-th mention's row")
+    ap.add_argument("--near-sup", type=float, default=0.0,
+                    help="with --attn-sup-at mention: weight of supervised attention at the "
+                         "answer row of \"closest to\" questions: head 1 two layers after "
+                         "--attn-sup-layer looks at the answer's object")
+    ap.add_argument("--diff-sup", type=float, default=0.0,
+                    help="with --attn-sup-at mention: weight of an auxiliary loss at the "
+                         "answer row of two-object questions: a linear head gives the "
+                         "difference of their centres from the residual at layer 3's input")
+    ap.add_argument("--row-coord-layers", type=lambda t: [int(x) for x in t.split(",")],
+                    default=[0], help="where --row-coord-loss reads the image rows: decoder "
+                    "layer inputs, comma-separated (0: the projector's output)")
     ap.add_argument("--fetch-sup", type=float, default=0.0,
                     help="with the answer targets of --attn-sup: a throw-away linear head must "
                          "give the h-th named object's centre coordinates from what head h of "
@@ -1542,6 +1701,8 @@ def main():
                          "image steps' logged loss includes it")
     ap.add_argument("--vision-stop", type=int, default=0,
                     help="end stage 0 after this many steps of its --steps-vision schedule")
+    ap.add_argument("--qa-stop", type=int, default=0,
+                    help="end stage 2 after this many steps of its --steps-qa schedule")
     ap.add_argument("--vision-from", type=Path, default=None,
                     help="state dict whose vision tower replaces the one of --resume")
     ap.add_argument("--resume", type=Path, default=None,
@@ -1560,6 +1721,10 @@ def main():
     assert transformers.__version__ == "4.36.2", "the llava-hf layout is that of 4.36.2"
     if args.fetch_sup > 0 and args.attn_sup <= 0:
         ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
+    if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0) and (
+            args.attn_sup <= 0 or args.attn_sup_at != "mention"):
+        ap.error("--diff-sup, --gather-sup and --near-sup build on the mentions' lookup: give "
+                 "--attn-sup with --attn-sup-at mention")
     if args.attn_sup > 0 and not args.independent_turns:
         ap.error("--attn-sup needs --independent-turns (it finds each turn's answer row by its "
                  "segment)")

@@ -1,0 +1,15 @@
+# Sourced by tools/train_shapes_recipe.sh and tools/train_shapes_place.sh (bash).
+# step NAME ARGS...: one tools/train_tiny_llava.py invocation with STEP_ARGS (an array the caller
+# sets) and ARGS, writing its f32 state dict to $WORK/NAME.pt, its log directory to $WORK/NAME
+# and its output to $WORK/NAME.log; skipped when $WORK/NAME.pt exists.
+step() {
+  local name=$1
+  shift
+  if [ -f "$WORK/$name.pt" ]; then
+    echo "== $name: $WORK/$name.pt exists, skipped"
+    return
+  fi
+  echo "== $name ($(date -u +%H:%M:%S))"
+  /usr/bin/python3 tools/train_tiny_llava.py "${STEP_ARGS[@]}" "$@" \
+    --out "$WORK/$name" --state-out "$WORK/$name.pt" > "$WORK/$name.log" 2>&1
+}

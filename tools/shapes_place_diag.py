@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+# Where the shapes model loses an object's place (issue 8: position and nearest questions), on
+# validation scenes, from a state_dict written by tools/train_tiny_llava.py (--state-out or the
+# /tmp/yopo_shapes_qa_latest.pt it saves every 25 steps) or a checkpoint directory:
+#
+#   1. greedy accuracy on place ("Which side of the image is the red circle on?"), position and
+#      nearest questions (up to 4 of each per scene);
+#   2. rows: how linearly the image rows of each object, averaged, give the object's centre x,
+#      from the tower's features (L-1), the projector's output (L0) and each decoder layer's input;
+#   3. lookup: at the row of each mention's last token ("... the red circle"), the attention mass
+#      of decoder layer 1 head 0 on the named object, on the other objects, on the background
+#      patches and on text (what --attn-sup-at mention supervises);
+#   4. transport: how linearly the mention rows and the answer row (the prompt's last row) give
+#      the named object's x (place questions) or x_A - x_B (position questions), per layer input.
+# Linear read-outs are ridge regressions fitted on the even scenes and scored on the odd ones
+# and the other way round (correlation with the truth, and how often the sign is right).
+#
+#   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_place_diag.py STATE [SCENES]
+"""Diagnose where the shapes model loses an object's place."""
+
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth_shapes as S  # noqa: E402
+import train_tiny_llava as T  # noqa: E402
+
+
+class Recorder(T.DecoderHooks):
+    """Each decoder layer's residual input and layer 1's attention probabilities."""
+
+    def __init__(self):
+        self.h: Dict[int, torch.Tensor] = {}
+        self.p1 = None
+
+    def resid(self, layer, h):
+        self.h[layer] = h.detach()
+
+    def attn_probs(self, layer, probs):
+        if layer == 1:
+            self.p1 = probs.detach()
+        return probs
+
+
+def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -> Tuple[float, float]:
+    """Ridge regression (rows RMS-normalized, plus a bias) fitted on one fold, scored on the
+    other: (correlation, share of right signs)."""
+    X = np.hstack([X / np.sqrt((X ** 2).mean(1, keepdims=True)), np.ones((len(X), 1))])
+    pred = np.zeros_like(y)
+    for f in (0, 1):
+        tr, te = fold != f, fold == f
+        w = np.linalg.solve(X[tr].T @ X[tr] + lam * np.eye(X.shape[1]), X[tr].T @ y[tr])
+        pred[te] = X[te] @ w
+    return float(np.corrcoef(pred, y)[0, 1]), float(np.mean((pred > 0) == (y > 0)))
+
+
+def load(src: str):
+    if Path(src).is_dir():
+        return T.load_shipped(Path(src))
+    model = T.build_model(T.SEED)
+    model.load_state_dict(torch.load(src))
+    return model.eval()
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__ + "\nusage: shapes_place_diag.py STATE|CHECKPOINT_DIR [SCENES]")
+    torch.set_num_threads(2)
+    model = load(sys.argv[1])
+    n_scenes = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    tok = T.Tok(T.DEFAULT_TOKENIZER)
+    emb = model.get_input_embeddings()
+    acc: Dict[str, List[int]] = {}
+    rows_x: Dict[int, List[np.ndarray]] = {k: [] for k in range(-1, 4)}
+    obj_x, obj_fold = [], []
+    lookup: Dict[str, List[np.ndarray]] = {}
+    carry: Dict[Tuple[str, int, str], Tuple[List, List, List]] = {}
+    with torch.no_grad():
+        for i in range(n_scenes):
+            sc = S.make_scene("val", i)
+            img, lab = S.render(sc, with_labels=True)
+            cov = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
+            feats = T.vision_features(model, T.pixel_values(img)[None])
+            rows = model.multi_modal_projector(feats)[0]
+            rng = np.random.default_rng(i)
+            qs = []
+            for t in ("place", "position", "nearest"):
+                lst = S.questions_of_type(sc, t, rng)
+                qs += [(t,) + lst[int(k)] for k in rng.permutation(len(lst))[:4]]
+            answers = T.answer_questions(model, tok, img, [f"{q}\n{S.SUFFIX}" for _, q, _ in qs])
+            for (t, q, a), (text, _) in zip(qs, answers):
+                ok = S.normalize_answer(text) == S.normalize_answer(a)
+                for key in {t, T.subtype(q, t)}:
+                    acc.setdefault(key, [0, 0])
+                    acc[key][0] += ok
+                    acc[key][1] += 1
+            for t, q, a in qs:
+                q2 = f"{q}\n{S.SUFFIX}"
+                named = T.named_objects(sc, q2, a)
+                offs = T.mention_offsets(tok, q2, a, "vicuna_v1")
+                if not named or not offs:
+                    continue
+                ids = tok.prompt(q2)
+                k = ids.index(T.IMAGE_TOKEN_ID)
+                e = emb(torch.tensor(ids))
+                seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
+                rec = Recorder()
+                n = seq.shape[1]
+                T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
+                for d, j in zip(offs, named):
+                    p = rec.p1[0, 0, n - 1 - d].numpy()
+                    img_p = p[k:k + S.GRID * S.GRID]
+                    tgt = cov[:, j] >= 0.25
+                    other = np.delete(cov, j, axis=1).max(1, initial=0.0) >= 0.25
+                    lookup.setdefault(t, []).append(np.array(
+                        [img_p[tgt].sum(), img_p[other].sum(), img_p[~tgt & ~other].sum(),
+                         p[:k].sum() + p[k + S.GRID * S.GRID:].sum()]))
+                if t == "nearest" or (t == "place" and not q.startswith("Which side")):
+                    continue
+                o = [sc.objects[j] for j in named]
+                y = o[0].cx / (S.SIZE / 2) - 1 if t == "place" else (o[0].cx - o[1].cx) / (
+                    S.SIZE / 2)
+                for layer in range(4):
+                    for where, r in (("first mention", n - 1 - offs[0]),
+                                     ("last mention", n - 1 - offs[-1]), ("answer", n - 1)):
+                        X, Y, F = carry.setdefault((t, layer, where), ([], [], []))
+                        X.append(rec.h[layer][0, r].numpy())
+                        Y.append(y)
+                        F.append(i % 2)
+            # the object rows, averaged (prefix only: image rows do not see the question)
+            rec = Recorder()
+            before, _ = tok.split_prompt("x")
+            pre = torch.cat([emb(torch.tensor(before))[None], rows[None]], 1)
+            T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]),
+                             rec)
+            for j, o in enumerate(sc.objects):
+                m = torch.from_numpy(cov[:, j] >= 0.25)
+                if not m.any():
+                    continue
+                rows_x[-1].append(feats[0][m].mean(0).numpy())
+                for layer in range(4):
+                    rows_x[layer].append(rec.h[layer][0, len(before):][m].mean(0).numpy())
+                obj_x.append(o.cx / (S.SIZE / 2) - 1)
+                obj_fold.append(i % 2)
+    print(f"{n_scenes} validation scenes")
+    print("1. accuracy: " + " ".join(f"{k}={v[0] / v[1]:.2f} ({v[1]})"
+                                     for k, v in sorted(acc.items())))
+    y, f = np.array(obj_x), np.array(obj_fold)
+    print("2. object rows' x (corr, sign): " + " | ".join(
+        f"L{k} {two_fold(np.stack(v), y, f)[0]:.2f} {two_fold(np.stack(v), y, f)[1]:.2f}"
+        for k, v in rows_x.items()) + f" ({len(y)} objects)")
+    print("3. layer 1 head 0 at mention rows, mean mass on target / other objects / background"
+          " / text:")
+    for t, v in sorted(lookup.items()):
+        print(f"   {t}: " + " / ".join(f"{x:.2f}" for x in np.stack(v).mean(0)) + f" ({len(v)})")
+    print("4. x (place) or x_A - x_B (position) from the rows at each layer input (corr, sign):")
+    for (t, layer, where), (X, Y, F) in sorted(carry.items()):
+        c, s = two_fold(np.stack(X), np.array(Y), np.array(F))
+        print(f"   {t} L{layer} {where}: {c:.2f} {s:.2f} ({len(Y)})")
+
+
+if __name__ == "__main__":
+    main()

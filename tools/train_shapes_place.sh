@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The position experiments of 2026-11-30 (issue 8), as the chain of tools/train_tiny_llava.py
+# invocations that continued the shipped models/yopo-shapes-dense, in order. Not a shipped
+# checkpoint: none of these states answers place, position or nearest questions above chance
+# yet. Each writes its f32 state dict and its log to $WORK; tools/shapes_place_diag.py measures
+# a state (what the training script's header reports for each).
+#
+#   tools/train_shapes_place.sh            # ~1.5 hours on 2 cores with OpenBLAS
+#   tools/shapes_place_diag.py "$WORK/run5.pt" 40
+#
+# Environment: WORK (default /tmp/yopo_shapes_place), OB (a directory with OpenBLAS's
+# libblas.so.3, as in tools/train_shapes_recipe.sh). Deterministic given the seed, the thread
+# count, OpenBLAS and tools/requirements.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-/tmp/yopo_shapes_place}
+[ -n "${OB:-}" ] && export LD_LIBRARY_PATH="$OB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mkdir -p "$WORK"
+# the shipped checkpoint's question mix for the text steps, and a mix weighted to the place
+# ("Which side of the image is the red circle on?"), position and nearest questions
+MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
+QW='{"exist": 0.1, "color": 0.05, "shape": 0.05, "count": 0.05, "size": 0.05, "place": 0.3, "position": 0.3, "nearest": 0.1}'
+
+if [ ! -f "$WORK/dense.pt" ]; then  # the shipped checkpoint as an f32 state dict
+  /usr/bin/python3 - "$WORK/dense.pt" <<'PY'
+import sys
+from pathlib import Path
+import torch
+sys.path.insert(0, "tools")
+import train_tiny_llava as T
+torch.save(T.load_shipped(Path("models/yopo-shapes-dense")).state_dict(), sys.argv[1])
+PY
+fi
+
+STEP_ARGS=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0 --independent-turns
+  --stepping-stones 0.2 --text-weights "$MIX" --qtype-weights "$QW" --eval-every 0 --warmup-qa 20
+  --vit-lr-scale 0.3 --row-coord-loss 1 --row-coord-layers 0,1,2 --attn-sup 1 --fetch-sup 2)
+source tools/recipe_step.sh
+
+# 1. The rows keep their place (the tower trainable, coordinates at decoder layers 0-2); the
+#    answer row's heads 0 and 1 of layer 2 look at the first and second named object.
+step run1 --resume "$WORK/dense.pt" --steps-qa 300 --lr-qa 7e-4 --attn-sup-layer 2 \
+  --text-share 0.2
+# 2. The lookup moves to the mentions: head 0 of layer 1 at each mention's last token; the answer
+#    row should carry the two objects' difference at layer 3's input (--diff-sup). Stopped after
+#    200 steps of a 300-step schedule.
+step run2 --resume "$WORK/run1.pt" --steps-qa 300 --qa-stop 200 --lr-qa 7e-4 \
+  --attn-sup-at mention --attn-sup-layer 1 --diff-sup 2 --text-share 0.15
+# 3. The answer row's heads 2 and 3 of layer 2 gather the mention rows; for "closest to", head 1
+#    of layer 3 looks at the answer's object.
+step run3 --resume "$WORK/run2.pt" --steps-qa 350 --lr-qa 7e-4 --stream-start 20000 \
+  --attn-sup-at mention --attn-sup-layer 1 --diff-sup 2 --gather-sup 1 --near-sup 1 \
+  --text-share 0.15
+# 4. The same with the difference weighted 5 (stopped by hand after 156 steps of a 400-step
+#    schedule).
+step run4 --resume "$WORK/run3.pt" --steps-qa 400 --qa-stop 156 --lr-qa 5e-4 --stream-start 40000 \
+  --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 --near-sup 1 \
+  --text-share 0.15
+# 5. From run3 again, without --near-sup (at equal weights its gradient on layer 2's v_proj
+#    was 4-6x --diff-sup's).
+step run5 --resume "$WORK/run3.pt" --steps-qa 150 --lr-qa 5e-4 --stream-start 40000 \
+  --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 --text-share 0.15
