@@ -111,8 +111,8 @@
 #        a norm of 77 at layer 2's input (83 at layer 3's), and what heads 2 and 3 add through
 #        o_proj has norms 3.0 and 1.7, so after the RMS norm the fetched difference is a few
 #        per cent of what layer 3 reads.
-#        run5 answers place 0.61 (147 questions: the first sign above chance), position 0.51,
-#        nearest 0.21.
+#        run5 answers place 0.61 (147 questions, where the majority side would give 0.54: a
+#        weak first sign), position 0.51, nearest 0.21.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
