@@ -6,7 +6,7 @@
 # a state (what the training script's header reports for each).
 #
 #   tools/train_shapes_place.sh            # ~1.5 hours on 2 cores with OpenBLAS
-#   tools/shapes_place_diag.py "$WORK/run5.pt" 40
+#   tools/shapes_place_diag.py "$WORK/run6.pt" 40
 #
 # Environment: WORK (default /tmp/yopo_shapes_place), OB (a directory with OpenBLAS's
 # libblas.so.3, as in tools/train_shapes_recipe.sh). Deterministic given the seed, the thread
@@ -60,3 +60,8 @@ step run4 --resume "$WORK/run3.pt" --steps-qa 400 --qa-stop 156 --lr-qa 5e-4 --s
 #    was 4-6x --diff-sup's).
 step run5 --resume "$WORK/run3.pt" --steps-qa 150 --lr-qa 5e-4 --stream-start 40000 \
   --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 --text-share 0.15
+# 6. The answer row lost what heads 2 and 3 of layer 2 fetched (its residual norm ~80 against
+#    their ~2-3): a 10x learning rate for that layer's v_proj and o_proj.
+step run6 --resume "$WORK/run5.pt" --steps-qa 150 --lr-qa 5e-4 --stream-start 60000 \
+  --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 --text-share 0.15 \
+  --lr-scales '{"layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10}'
