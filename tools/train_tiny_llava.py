@@ -1312,8 +1312,9 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
         rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
         groups = [{"params": rest, "lr_scale": 1.0}, {"params": vit, "lr_scale": vit_lr_scale}]
         for pat, scale in args.lr_scales.items():  # --lr-scales: these parameters apart
-            own = [p for n, p in model.named_parameters()
-                   if pat in n and not n.startswith("vision_tower.")]
+            own = [p for n, p in model.named_parameters()  # (a parameter goes to its first key)
+                   if pat in n and not n.startswith("vision_tower.") and
+                   any(p is q for q in groups[0]["params"])]
             groups[0]["params"] = [p for p in groups[0]["params"]
                                    if all(p is not q for q in own)]
             groups.append({"params": own, "lr_scale": scale})
