@@ -120,6 +120,8 @@
 #        Place 0.68 (majority 0.54), position 0.57 (160 questions: yes/no 0.53, side 0.75 on
 #        28), nearest 0.16: the answer row now holds the difference; using it with the relation
 #        word is the next step.
+#        150 more such steps (run7): --diff-sup down to 0.16-0.25; place 0.76 (majority 0.54),
+#        position 0.55 (the yes/no questions 0.51, "Which side" 0.75 on 28), nearest 0.19.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
