@@ -2,8 +2,9 @@
 # The position experiments of 2026-11-30 (issue 8), as the chain of tools/train_tiny_llava.py
 # invocations that continued the shipped models/yopo-shapes-dense, in order. Not a shipped
 # checkpoint: the last state answers place questions above chance (0.76 on 40 validation scenes,
-# majority side 0.54), but position (0.55) and nearest (0.19) not yet. Each writes its f32 state dict and its log to $WORK; tools/shapes_place_diag.py measures
-# a state (what the training script's header reports for each).
+# majority side 0.54), but position (0.55) and nearest (0.19) not yet. Each writes its f32 state
+# dict and its log to $WORK; tools/shapes_place_diag.py measures a state (what the training
+# script's header reports for each).
 #
 #   tools/train_shapes_place.sh            # ~1.8 hours on 2 cores with OpenBLAS
 #   tools/shapes_place_diag.py "$WORK/run7.pt" 40
