@@ -11,7 +11,8 @@
 #      of decoder layer 1 head 0 on the named object, on the other objects, on the background
 #      patches and on text (what --attn-sup-at mention supervises);
 #   4. transport: how linearly the mention rows and the answer row (the prompt's last row) give
-#      the named object's x (place questions) or x_A - x_B (position questions), per layer input.
+#      the named object's x (place questions) or x_A - x_B (position questions), per layer input,
+#      and what heads 2 and 3 of layer 2 output at the answer row (what --gather-sup supervises).
 # Linear read-outs are ridge regressions fitted on the even scenes and scored on the odd ones
 # and the other way round (correlation with the truth, and how often the sign is right).
 #
@@ -31,11 +32,17 @@ import train_tiny_llava as T  # noqa: E402
 
 
 class Recorder(T.DecoderHooks):
-    """Each decoder layer's residual input and layer 1's attention probabilities."""
+    """Each decoder layer's residual input, layer 1's attention probabilities and layer 2's
+    head outputs."""
 
     def __init__(self):
         self.h: Dict[int, torch.Tensor] = {}
-        self.p1 = None
+        self.p1 = self.o2 = None
+
+    def attn_out(self, layer, out):
+        if layer == 2:
+            self.o2 = out.detach()
+        return out
 
     def resid(self, layer, h):
         self.h[layer] = h.detach()
@@ -124,6 +131,10 @@ def main():
                 o = [sc.objects[j] for j in named]
                 y = o[0].cx / (S.SIZE / 2) - 1 if t == "place" else (o[0].cx - o[1].cx) / (
                     S.SIZE / 2)
+                X, Y, F = carry.setdefault((t, 2, "answer, heads 2-3 output"), ([], [], []))
+                X.append(rec.o2[0, 2:4, n - 1].reshape(-1).numpy())
+                Y.append(y)
+                F.append(i % 2)
                 for layer in range(4):
                     for where, r in (("first mention", n - 1 - offs[0]),
                                      ("last mention", n - 1 - offs[-1]), ("answer", n - 1)):
