@@ -127,43 +127,55 @@ const NormShape kThreadedShapes[] = {
     {kNormParallelRows - 1, 37, 41, 39},  // the largest serial one
 };
 
+// One norm over shape s: on 1 thread it must match the reference `want` (tolerance atol) and
+// leave the output padding alone; on 2-4 threads (and in place, where the rows are unpadded) it
+// must give the 1-thread result's exact bits. run(ctx, in, out) calls the norm under test.
+template <class Run>
+void check_thread_counts(const NormShape& s, const std::string& what, const std::vector<float>& x,
+                         const std::vector<float>& want, double atol, Run run) {
+  std::vector<float> one = sentinel_output(s);
+  {
+    Context ctx(1);
+    run(ctx, x.data(), one.data());
+  }
+  expect_close_2d(one.data(), s.ldy, want.data(), s.ldy, s.rows, s.dim, 1e-5, atol, what);
+  expect_padding_untouched(one, s, what);
+  for (int threads : {2, 3, 4}) {
+    Context ctx(threads);
+    const std::string wt = what + ", " + std::to_string(threads) + " threads";
+    std::vector<float> y = sentinel_output(s);
+    run(ctx, x.data(), y.data());
+    expect_same_bits(y, one, wt);
+    if (s.ldx == s.dim && s.ldy == s.dim) {  // in place
+      std::vector<float> xy = x;
+      run(ctx, xy.data(), xy.data());
+      expect_same_bits(xy, one, wt + ", in place");
+    }
+  }
+}
+
+std::string shape_name(const char* op, const NormShape& s) {
+  return std::string(op) + " " + std::to_string(s.rows) + " x " + std::to_string(s.dim) + " ldx " +
+         std::to_string(s.ldx) + " ldy " + std::to_string(s.ldy);
+}
+
 TEST(RmsNorm, ThreadCountsGiveTheSameBits) {
   for (const NormShape& s : kThreadedShapes) {
-    const std::string what = "rms_norm " + std::to_string(s.rows) + " x " + std::to_string(s.dim) +
-                             " ldx " + std::to_string(s.ldx) + " ldy " + std::to_string(s.ldy);
     const std::vector<float> x =
         random_floats(size_t(s.rows * s.ldx), uint32_t(s.rows + s.dim), -3.f, 3.f);
     const std::vector<float> w = random_floats(size_t(s.dim), uint32_t(s.dim + 1), 0.5f, 1.5f);
     std::vector<float> want = sentinel_output(s);
     ref::rms_norm(x.data(), s.rows, s.dim, s.ldx, w.data(), 1e-5f, want.data(), s.ldy);
-    std::vector<float> one = sentinel_output(s);
-    {
-      Context ctx(1);
-      rms_norm(ctx, x.data(), s.rows, s.dim, s.ldx, w.data(), 1e-5f, one.data(), s.ldy);
-    }
-    expect_close_2d(one.data(), s.ldy, want.data(), s.ldy, s.rows, s.dim, 1e-5, 1e-6, what);
-    expect_padding_untouched(one, s, what);
-    for (int threads : {2, 3, 4}) {
-      Context ctx(threads);
-      const std::string wt = what + ", " + std::to_string(threads) + " threads";
-      std::vector<float> y = sentinel_output(s);
-      rms_norm(ctx, x.data(), s.rows, s.dim, s.ldx, w.data(), 1e-5f, y.data(), s.ldy);
-      expect_same_bits(y, one, wt);
-      if (s.ldx == s.dim && s.ldy == s.dim) {  // in place
-        std::vector<float> xy = x;
-        rms_norm(ctx, xy.data(), s.rows, s.dim, s.ldx, w.data(), 1e-5f, xy.data(), s.ldy);
-        expect_same_bits(xy, one, wt + ", in place");
-      }
-    }
+    check_thread_counts(s, shape_name("rms_norm", s), x, want, 1e-6,
+                        [&](Context& ctx, const float* in, float* out) {
+                          rms_norm(ctx, in, s.rows, s.dim, s.ldx, w.data(), 1e-5f, out, s.ldy);
+                        });
   }
 }
 
 TEST(LayerNorm, ThreadCountsGiveTheSameBits) {
   for (const NormShape& s : kThreadedShapes) {
     for (bool bias : {false, true}) {
-      const std::string what = "layer_norm " + std::to_string(s.rows) + " x " +
-                               std::to_string(s.dim) + " ldx " + std::to_string(s.ldx) + " ldy " +
-                               std::to_string(s.ldy) + (bias ? " with bias" : " without bias");
       const std::vector<float> x =
           random_floats(size_t(s.rows * s.ldx), uint32_t(s.rows * 3 + s.dim), -2.f, 4.f);
       const std::vector<float> w = random_floats(size_t(s.dim), uint32_t(s.dim + 1));
@@ -171,25 +183,11 @@ TEST(LayerNorm, ThreadCountsGiveTheSameBits) {
       const float* bp = bias ? b.data() : nullptr;
       std::vector<float> want = sentinel_output(s);
       ref::layer_norm(x.data(), s.rows, s.dim, s.ldx, w.data(), bp, 1e-5f, want.data(), s.ldy);
-      std::vector<float> one = sentinel_output(s);
-      {
-        Context ctx(1);
-        layer_norm(ctx, x.data(), s.rows, s.dim, s.ldx, w.data(), bp, 1e-5f, one.data(), s.ldy);
-      }
-      expect_close_2d(one.data(), s.ldy, want.data(), s.ldy, s.rows, s.dim, 1e-5, 1e-5, what);
-      expect_padding_untouched(one, s, what);
-      for (int threads : {2, 3, 4}) {
-        Context ctx(threads);
-        const std::string wt = what + ", " + std::to_string(threads) + " threads";
-        std::vector<float> y = sentinel_output(s);
-        layer_norm(ctx, x.data(), s.rows, s.dim, s.ldx, w.data(), bp, 1e-5f, y.data(), s.ldy);
-        expect_same_bits(y, one, wt);
-        if (s.ldx == s.dim && s.ldy == s.dim) {  // in place
-          std::vector<float> xy = x;
-          layer_norm(ctx, xy.data(), s.rows, s.dim, s.ldx, w.data(), bp, 1e-5f, xy.data(), s.ldy);
-          expect_same_bits(xy, one, wt + ", in place");
-        }
-      }
+      check_thread_counts(s, shape_name("layer_norm", s) + (bias ? " with bias" : " without bias"),
+                          x, want, 1e-5, [&](Context& ctx, const float* in, float* out) {
+                            layer_norm(ctx, in, s.rows, s.dim, s.ldx, w.data(), bp, 1e-5f, out,
+                                       s.ldy);
+                          });
     }
   }
 }
