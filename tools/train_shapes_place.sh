@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The position experiments of 2026-11-30 (issue 8), as the chain of tools/train_tiny_llava.py
-# invocations that continued the shipped models/yopo-shapes-dense, in order. Not a shipped
-# checkpoint: the last state answers place questions above chance (0.76 on 40 validation scenes,
-# majority side 0.54), but position (0.55) and nearest (0.19) not yet. Each writes its f32 state
-# dict and its log to $WORK; tools/shapes_place_diag.py measures a state (what the training
-# script's header reports for each).
+# The position continuations of 2026-11-30 (issue 8), as the chain of tools/train_tiny_llava.py
+# invocations that continued the dense checkpoint of tools/train_shapes_recipe.sh, in order. The
+# last state (run14) is the shipped models/yopo-shapes-dense (exported with --steps-* 0, see its
+# card): it answers position questions above chance (--rel-gather, run11-run13), nearest not
+# yet. run4 and run10 are measured dead ends (run5 starts again from run3; run10, a per-row
+# nearest-object target, is not kept). Each writes its f32 state dict and its log to $WORK;
+# tools/shapes_place_diag.py measures a state (what the training script's header reports).
 #
-#   tools/train_shapes_place.sh            # ~1.8 hours on 2 cores with OpenBLAS
-#   tools/shapes_place_diag.py "$WORK/run7.pt" 40
+#   tools/train_shapes_place.sh            # ~3 hours on 2 cores with OpenBLAS
+#   tools/shapes_place_diag.py "$WORK/run14.pt" 40
 #
 # Environment: WORK (default /tmp/yopo_shapes_place), OB (a directory with OpenBLAS's
 # libblas.so.3, as in tools/train_shapes_recipe.sh). Deterministic given the seed, the thread
@@ -70,3 +71,32 @@ step run6 --resume "$WORK/run5.pt" --steps-qa 150 --lr-qa 5e-4 --stream-start 60
 step run7 --resume "$WORK/run6.pt" --steps-qa 150 --lr-qa 5e-4 --stream-start 80000 \
   --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 --text-share 0.15 \
   --lr-scales '{"layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10}'
+# 8. The answer row's later lookups: layer 3 (5x learning rate) and --near-sup; a mix with more
+#    position and nearest questions (QW2).
+QW2='{"exist": 0.05, "color": 0.05, "shape": 0.05, "count": 0.05, "size": 0.05, "place": 0.2, "position": 0.35, "nearest": 0.25}'
+LR3='{"layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10, "layers.3.": 5}'
+step run8 --resume "$WORK/run7.pt" --qtype-weights "$QW2" --steps-qa 150 --lr-qa 5e-4 \
+  --stream-start 100000 --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 \
+  --near-sup 1 --text-share 0.15 --lr-scales "$LR3"
+# 9. Layer 3's MLP at 10x, still more position questions (QW3).
+QW3='{"exist": 0.04, "color": 0.04, "shape": 0.04, "count": 0.04, "size": 0.04, "place": 0.1, "position": 0.45, "nearest": 0.25}'
+LR4='{"layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10, "layers.3.mlp": 10, "layers.3.": 5}'
+step run9 --resume "$WORK/run8.pt" --qtype-weights "$QW3" --steps-qa 150 --lr-qa 5e-4 \
+  --stream-start 120000 --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5 --gather-sup 1 \
+  --near-sup 1 --text-share 0.15 --lr-scales "$LR4"
+# 11-13. The yes/no position questions stayed at chance: the last layer did not learn the
+#    product of the relation word and the difference. --rel-gather makes layer 2's gather heads
+#    depend on the relation so that the sum of what they fetch has the answer's sign; a mix with
+#    every question type again (QW4). 150 + 200 + 200 steps. (run10, a per-row nearest-object
+#    target tried from run9, stayed at chance and is not replayed.)
+QW4='{"exist": 0.08, "color": 0.06, "shape": 0.06, "count": 0.08, "size": 0.1, "place": 0.1, "position": 0.4, "nearest": 0.12}'
+REL=(--qtype-weights "$QW4" --lr-qa 5e-4 --attn-sup-at mention --attn-sup-layer 1 --diff-sup 5
+  --gather-sup 1 --rel-gather --near-sup 1 --text-share 0.15 --lr-scales "$LR4")
+step run11 --resume "$WORK/run9.pt" --steps-qa 150 --stream-start 160000 "${REL[@]}"
+step run12 --resume "$WORK/run11.pt" --steps-qa 200 --stream-start 180000 "${REL[@]}"
+step run13 --resume "$WORK/run12.pt" --steps-qa 200 --stream-start 220000 "${REL[@]}"
+# 14. 100 steps with the question mix weighted back to existence, count and size (QW5; they had
+#    fallen while position rose), lr 3e-4: the state exported as models/yopo-shapes-dense.
+QW5='{"exist": 0.25, "color": 0.08, "shape": 0.08, "count": 0.12, "size": 0.15, "place": 0.05, "position": 0.2, "nearest": 0.07}'
+step run14 --resume "$WORK/run13.pt" --steps-qa 100 --stream-start 260000 "${REL[@]}" \
+  --qtype-weights "$QW5" --lr-qa 3e-4 --warmup-qa 10

@@ -122,6 +122,27 @@
 #        word is the next step.
 #        150 more such steps (run7): --diff-sup down to 0.16-0.25; place 0.76 (majority 0.54),
 #        position 0.55 (the yes/no questions 0.51, "Which side" 0.75 on 28), nearest 0.19.
+#      - The yes/no position questions need the product of the relation word and the
+#        difference. Measured on run8 (150 more steps, layer 3 at 5x, --near-sup; 2924 yes/no
+#        position questions of 60 val scenes): at the answer row, the relation word is read
+#        linearly at 0.88-1.0 and x_A - x_B / y_A - y_B at 0.69 / 0.57 (layer 3's input), and
+#        a read-out that combines them by hand would answer 0.74, but the model's output gives
+#        "yes" at 0.49 (a SwiGLU fitted on half of these rows: 0.66 on the other half). 150 more
+#        steps with layer 3's MLP at 10x (run9): yes/no 0.51 (379 questions). A per-row target
+#        (each object row gives its nearest object's colour and shape, at decoder layer inputs
+#        0 and 1, for nearest) stayed at chance (3.0-3.25 nats) over 150 steps: dropped.
+#      - --rel-gather moves the product into the attention: for "Is A left of B?" layer 2's
+#        head 2 looks at B's mention and head 3 at A's (right: the other way round; above /
+#        below: heads 0 and 1, the other pair on the first row), and --diff-sup's target is the
+#        signed difference whose sign is the answer. From run9 with every question type again
+#        in the mix: the gather mass reached ~0.96 within 250 steps, and after 350 steps (run11,
+#        run12) on 60 other val scenes (480 position questions): yes/no 0.67 (379), "Which side"
+#        0.73 (101), position 0.68; nearest 0.24 (104, chance ~0.3). 200 more steps (run13):
+#        yes/no 0.82, "Which side" 0.74, position 0.80; but existence, count and size had fallen
+#        (100 val images: POPE 0.63, yes-ratio 0.33; size 0.63, count 0.53). 100 steps with the
+#        mix weighted back to them (run14, lr 3e-4): POPE 0.68, size 0.61, count 0.55, colour
+#        0.41, shape 0.57; position 0.81 (480), nearest 0.28 (104). run14 is the shipped
+#        checkpoint (its test figures: models/yopo-shapes-dense/README.md).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -758,6 +779,49 @@ class AttnSup:
     # `layer + 2` looks at the answer's object (the lookup by place, once the answer row has
     # gathered the place the mention fetched)
     near_weight: float = 0.0
+    # --rel-gather (mention mode, with --gather-sup): relations[b][k] = relation_of(question);
+    # for a two-object position question the gather heads depend on the relation (see
+    # rel_gather_targets) and --diff-sup's target is the signed difference whose sign is the
+    # answer
+    relations: Optional[List[List[Optional[str]]]] = None
+
+
+_RELATIONS = (("to the left of", "left"), ("to the right of", "right"), (" above ", "above"),
+              (" below ", "below"), ("Which side of the ", "side"))
+
+
+def relation_of(question: str) -> Optional[str]:
+    """The relation a two-object position question asks about: left, right, above, below
+    ("Is the A ... the B?") or side ("Which side of the B is the A on?"); None otherwise."""
+    if "of the image" in question:
+        return None
+    for text, rel in _RELATIONS:
+        if text in question:
+            return rel
+    return None
+
+
+def rel_gather_targets(rel: str, named: List[int]) -> Tuple[Tuple[int, int], Tuple[int, int],
+                                                            int]:
+    """--rel-gather: for a position question about `rel` naming objects `named` (in the order
+    the question names them), ((head, object) that adds, (head, object) that subtracts, axis):
+    the answer is yes (or "left") iff the added object's coordinate on the axis (0 = y, 1 = x)
+    is the larger, so that the two heads' outputs summed give a signed difference whose sign is
+    the answer with no product of the relation word and the difference left to compute (the
+    last layer did not learn that product: yes/no position stayed at chance). Horizontal
+    relations use heads 2 and 3, vertical ones heads 0 and 1; the other pair looks at the
+    first row (a sink)."""
+    a, b = named[0], named[1]
+    if rel == "left":  # yes iff x_A < x_B
+        return (2, b), (3, a), 1
+    if rel == "right":
+        return (2, a), (3, b), 1
+    if rel == "above":  # yes iff y_A < y_B (y grows downwards)
+        return (0, b), (1, a), 0
+    if rel == "below":
+        return (0, a), (1, b), 0
+    # side: "Which side of the B is the A on?" names B first; "left" iff x_A < x_B
+    return (2, a), (3, b), 1
 
 
 class AttnRecorder(DecoderHooks):
@@ -799,7 +863,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     named object's patches, those it covers at least a quarter of), times sup.weight; plus
     sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
-    tg, seen, diff, near, gather = [], set(), [], [], []
+    tg, seen, diff, near, gather, sdiff = [], set(), [], [], [], []
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
             seen.add((b, k))
@@ -810,13 +874,31 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             else:
                 tg += [(b, 0, int(idx_t[r]) - d, j)
                        for d, j in zip(sup.mentions[b][k], named)]
+                rel = sup.relations[b][k] if sup.relations is not None else None
+                if rel is not None and len(named) == 2 and len(sup.mentions[b][k]) == 2:
+                    off = dict(zip(named, sup.mentions[b][k]))
+                    plus, minus, axis = rel_gather_targets(rel, named)
+                    row = int(idx_t[r])
+                    gather += [(b, h, row, row - off[j]) for h, j in (plus, minus)]
+                    gather += [(b, h, row, 0) for h in ({0, 1, 2, 3} - {plus[0], minus[0]})]
+                    p, m = scenes[b].objects[plus[1]], scenes[b].objects[minus[1]]
+                    sdiff.append((b, row, ((p.cy - m.cy) if axis == 0 else (p.cx - m.cx))))
+                    continue
                 gather += [(b, 2 + m, int(idx_t[r]), int(idx_t[r]) - d)
                            for m, d in enumerate(sup.mentions[b][k][:2])]
                 if sup.near_weight > 0 and len(named) == 2 and len(sup.mentions[b][k]) == 1:
                     near.append((b, 1, int(idx_t[r]), named[1]))
-                if len(named) == 2 and len(sup.mentions[b][k]) == 2:
+                if len(named) == 2 and len(sup.mentions[b][k]) == 2 and sup.relations is None:
                     diff.append((b, int(idx_t[r]), named[0], named[1]))
     loss = torch.zeros(())
+    if sup.diff_head is not None and sdiff:  # --rel-gather: the signed difference, twice
+        got = sup.diff_head(rec.resids[sup.diff_layer][[d[0] for d in sdiff],
+                                                        [d[1] for d in sdiff]])
+        want = torch.tensor([[d[2] / (S.SIZE / 2)] * 2 for d in sdiff], dtype=torch.float32)
+        term = F.mse_loss(got, want)
+        if stats is not None:
+            stats["sdiff_sup"] = float(term)
+        loss = loss + sup.diff_weight * term
     if sup.diff_head is not None and diff:
         got = sup.diff_head(rec.resids[sup.diff_layer][[d[0] for d in diff], [d[1] for d in diff]])
         cen = [[scenes[b].objects[j] for j in (ja, jb)] for b, _, ja, jb in diff]
@@ -1408,7 +1490,9 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               [[mention_offsets(tok, q, a, template) for q, a in t]
                                for t in turns] if args.attn_sup_at == "mention" else None,
                               diff_head, args.diff_sup, gather_weight=args.gather_sup,
-                              near_weight=args.near_sup)
+                              near_weight=args.near_sup,
+                              relations=[[relation_of(q) for q, _ in t] for t in turns]
+                              if args.rel_gather else None)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -1696,6 +1780,10 @@ def main():
                     help="with --attn-sup-at mention: weight of supervised attention at the "
                          "answer row: head 2 + m of the layer after --attn-sup-layer looks at "
                          "the m-th mention's row")
+    ap.add_argument("--rel-gather", action="store_true",
+                    help="with --gather-sup: for two-object position questions the gather heads "
+                         "depend on the relation word, and --diff-sup's target is the signed "
+                         "difference whose sign is the answer")
     ap.add_argument("--near-sup", type=float, default=0.0,
                     help="with --attn-sup-at mention: weight of supervised attention at the "
                          "answer row of \"closest to\" questions: head 1 two layers after "
