@@ -29,9 +29,11 @@ if [ ! -f "$TEST/images/test_000199.png" ]; then
 fi
 /usr/bin/python3 tools/synth_shapes.py --check  # the images are the committed pixel hashes'
 
-# Questions (and annotations) of the first LIMIT_IMAGES test images.
+# Questions (and annotations) of the first LIMIT_IMAGES test images, in data/synth (not
+# committed; the sweep tables name this path).
 mkdir -p "$OUT"
-SEL=$(mktemp -d)
+SEL=data/synth/test_first$LIMIT_IMAGES
+mkdir -p "$SEL"
 /usr/bin/python3 - "$TEST" "$SEL" "$LIMIT_IMAGES" <<'EOF'
 import json, sys
 test, sel, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -55,7 +57,8 @@ EOF
 #   yopo-25 / yopo-12 with the head mask calibrated on the dense model ($DENSE/headmask.json,
 #     `yopo calibrate` on 100 validation POPE questions): the mask keeps every head in layers 0-1
 #     (as calibration always does), so L_keep alone sets the budget (2026-11-30 checkpoint, mask
-#     4/4/3/1): yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 2 (21.4%);
+#     4/4/0/4): yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 3 (26.5%, layer 2 without heads;
+#     the 2026-11-29 checkpoint's mask 4/4/3/1 gave L_keep 2, 21.4%);
 #     window w=5, FFN ratio 2 in every layer;
 #   the token-pruning baselines cannot go below ~25% here (layer 0 always sees every visual
 #     token and is a quarter of the model), so each is run at its most aggressive setting
@@ -93,6 +96,32 @@ for task in pope gqa; do
       --annotations "$ann" --max-new-tokens 8 -t "$THREADS"
   fi
 done
+# GQA-style accuracy per question type and plan (answers normalized as the PyTorch evaluation
+# does: synth_shapes.normalize_answer), which the headline mixes.
+/usr/bin/python3 - "$OUT" "$SEL/gqa_annotations.json" <<'EOF'
+import glob, json, os, sys
+sys.path.insert(0, "tools")
+from synth_shapes import normalize_answer as norm
+out, ann = sys.argv[1], json.load(open(sys.argv[2]))
+cats = ["color", "shape", "count", "size", "position", "nearest"]
+md = ["| checkpoint | plan | " + " | ".join(cats) + " |", "|---" * (len(cats) + 2) + "|"]
+n = {}
+for model in ("dense", "yopo12ft"):
+    for f in sorted(glob.glob(f"{out}/gqa-{model}/*.jsonl")):
+        acc = {}
+        for line in open(f):
+            r = json.loads(line)
+            a = ann[r["question_id"]]
+            c = acc.setdefault(a["type"], [0, 0])
+            c[0] += norm(r["text"]) == norm(a["answer"])
+            c[1] += 1
+        n = {c: acc[c][1] for c in cats if c in acc}
+        md.append(f"| {model} | {os.path.basename(f)[:-6]} | " + " | ".join(
+            f"{100 * acc[c][0] / acc[c][1]:.1f}" if c in acc else "" for c in cats) + " |")
+md.append("")
+md.append("Questions per type: " + ", ".join(f"{c} {k}" for c, k in n.items()) + ".")
+open(f"{out}/shapes_results_by_type.md", "w").write("\n".join(md) + "\n")
+EOF
 # One table and one plot over both tasks and both checkpoints.
 /usr/bin/python3 - "$OUT" <<'EOF'
 import csv, math, sys
@@ -181,4 +210,3 @@ svg.append("</svg>")
 open(f"{out}/shapes_results.svg", "w").write("\n".join(svg) + "\n")
 print(open(f"{out}/shapes_results.md").read())
 EOF
-rm -rf "$SEL"
