@@ -54,5 +54,4 @@ echo "== prune-aware fine-tuning ($(date -u +%H:%M:%S))"
   --prune-plan models/yopo-shapes-yopo12/plan.json --independent-turns --stepping-stones 0.3 \
   --text-share 0.4 --text-weights "$MIX" --stream-start 200000 --text-start 300000 \
   --out "$SHIP/yopo-shapes-yopo12" >"$SHIP/yopo12.log" 2>&1
-cp models/yopo-shapes-yopo12/plan.json "$SHIP/yopo-shapes-yopo12/"
 echo "== written $SHIP ($(date -u +%H:%M:%S))"
