@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole training recipe of the shapes model (issue 8), as the chain of
-# tools/train_tiny_llava.py invocations that produced the best checkpoint so far, in order. Each
+# tools/train_tiny_llava.py invocations that produced the 2026-11-29 checkpoint, in order (the
+# shipped one continues it: tools/train_shapes_place.sh, then tools/ship_shapes.sh). Each
 # intermediate invocation writes its f32 state dict (--state-out) and its loss.csv; the last one
 # writes the checkpoint in the llava-hf layout, with every earlier loss.csv first in its
 # training/loss.csv and loss.svg (--prior-log), and evaluates it on the test split.
@@ -10,8 +11,9 @@
 # Environment: WORK (intermediate states and logs, default /tmp/yopo_shapes_recipe), OUT (default
 # models/yopo-shapes-dense), OB (a directory with OpenBLAS's libblas.so.3, put first on
 # LD_LIBRARY_PATH: torch's own BLAS is ~8x slower here), QA_LR (the stage-2 per-step learning
-# rates to replay, default $OUT/training/loss.csv when it exists: stage 2 runs on a wall-clock
-# budget, so this is what makes a rerun step-exact), QA_TIME (stage-2 budget in seconds when
+# rates to replay, default the 2026-11-29 checkpoint's training/loss.csv from git history, commit
+# d5438f7: stage 2 runs on a wall-clock budget, so this is what makes a rerun step-exact; the
+# shipped loss.csv also holds the continuation's steps), QA_TIME (stage-2 budget in seconds when
 # there is no replay; the 2026-11-29 run was started with 2700 s, raised to 3300 s at stage-2
 # step ~460 and cut to 2100 s at step ~620 through --time-file: 856 steps in all).
 # Deterministic given the seed, the thread count, OpenBLAS and tools/requirements.txt.
@@ -53,8 +55,12 @@ step text2250 --resume "$WORK/text1950.pt" --steps-text 300 --text-start 100000 
 # Stages 1 and 2 on images: the tower of vision1300 with the decoder of text2250; captions
 # (projector only, as LLaVA's stage 1), then the questions with 40% of the steps still text
 # steps of the same mix.
-REPLAY=${QA_LR:-$OUT/training/loss.csv}
-if [ -f "$REPLAY" ]; then
+if [ -z "${QA_LR:-}" ] && git cat-file -e d5438f7 2>/dev/null; then
+  QA_LR=$WORK/qa_lr_2026-11-29.csv
+  git show d5438f7:models/yopo-shapes-dense/training/loss.csv >"$QA_LR"
+fi
+REPLAY=${QA_LR:-}
+if [ -n "$REPLAY" ] && [ -f "$REPLAY" ]; then
   QA=(--replay-lr "$REPLAY")
 else
   QA=(--time-qa "$QA_TIME")
