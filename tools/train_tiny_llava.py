@@ -143,6 +143,23 @@
 #        mix weighted back to them (run14, lr 3e-4): POPE 0.68, size 0.61, count 0.55, colour
 #        0.41, shape 0.57; position 0.81 (480), nearest 0.28 (104). run14 is the shipped
 #        checkpoint (its test figures: models/yopo-shapes-dense/README.md).
+#      Nearest after run14 (2026-11-30; none of it kept in the chain):
+#      - A stage-0-style continuation of the tower (250 steps, batch 16 + 16 scenes, lr 1e-3,
+#        the stage-0 heads plus one that must name, on every object patch, the colour and shape
+#        of the nearest other object): that head named 0.05 of the patches at first and 0.08
+#        after 250 steps (24 classes).
+#      - 150 steps from run14 (30% nearest questions, --near-sup 2) with the named object's
+#        centre regressed at the answer row (layer 3's input) and x^2 + y^2 added to
+#        --row-coord-loss: nearest 0.24 on the val scenes above (104; run14 0.28).
+#      - tools/shapes_nearest_probe.py fits one attention head (rank 8) offline on run14's
+#        layer-3 inputs (1202 questions, scored on 422): it puts 0.39 of its mass on the answer
+#        from the answer row (0.42 from the mention's row), against 0.24 for an even spread over
+#        the other objects; 0.56 with the named object masked out (the exclusion given); 0.49
+#        with the true centre in the query and the true x, y, x^2 + y^2 in the keys, and 0.88
+#        with both. So the missing parts are skipping the named object and a sharper place.
+#      - 150 steps from run14 as above (without the centre and x^2 + y^2) with -log(1 - the
+#        --near-sup head's mass on the named object), weight 2: that mass went from ~0.27 to
+#        ~0.15-0.30 (noisy); nearest 0.24 on val (104).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
