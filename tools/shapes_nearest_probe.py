@@ -34,22 +34,19 @@ import train_tiny_llava as T  # noqa: E402
 FIRST_SCENE = 2000
 
 
-def rms(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)
-
-
 def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Tensor]:
     """Per nearest question: answer-row and mention-row features, its scene's index into the
     image-row features, the answer's and the named object's patch masks, the named object's
     centre (x, y in [-1, 1]) and the even spread's mass on the answer."""
-    emb = model.get_input_embeddings()
     out: Dict[str, List] = {k: [] for k in ("q", "m", "scene", "ans", "named", "centre", "even")}
     rows_of: List[torch.Tensor] = []
     with torch.no_grad():
         for i in range(FIRST_SCENE, FIRST_SCENE + n_scenes):
             sc = S.make_scene("val", i)
             img, lab = S.render(sc, with_labels=True)
-            cov = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
+            # the patches each object covers at least a quarter of
+            obj = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID,
+                                                                        -1) >= 0.25
             img_rows = model.multi_modal_projector(
                 T.vision_features(model, T.pixel_values(img)[None]))[0]
             kept = False
@@ -59,25 +56,19 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
                 off = T.mention_offsets(tok, text, a, "vicuna_v1")
                 if len(named) != 2 or len(off) != 1:
                     continue
-                ids = tok.prompt(text)
-                k = ids.index(T.IMAGE_TOKEN_ID)
-                e = emb(torch.tensor(ids))
-                seq = torch.cat([e[:k], img_rows, e[k + 1:]])[None]
-                n = seq.shape[1]
-                rec = D.Recorder()
-                T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
-                h = rms(rec.h[layer][0])
+                rec, k, n = D.prompt_pass(model, tok, img_rows, text)
+                h = T.rms_normed(rec.h[layer][0])
                 if not kept:
                     rows_of.append(h[k:k + S.GRID * S.GRID])
                     kept = True
                 out["q"].append(h[n - 1])
                 out["m"].append(h[n - 1 - off[0]])
                 out["scene"].append(len(rows_of) - 1)
-                out["ans"].append(torch.from_numpy((cov[:, named[1]] >= 0.25).astype(np.float32)))
-                out["named"].append(torch.from_numpy((cov[:, named[0]] >= 0.25).astype(np.float32)))
+                out["ans"].append(torch.from_numpy(obj[:, named[1]].astype(np.float32)))
+                out["named"].append(torch.from_numpy(obj[:, named[0]].astype(np.float32)))
                 # an even spread over the patches of every object but the named one
-                others = np.delete(cov, named[0], axis=1).max(1) >= 0.25
-                out["even"].append(float((cov[:, named[1]] >= 0.25).sum()) / max(1, others.sum()))
+                others = np.delete(obj, named[0], axis=1).any(1)
+                out["even"].append(float(obj[:, named[1]].sum()) / max(1, others.sum()))
                 o = sc.objects[named[0]]
                 out["centre"].append(T.image_coord([o.cx, o.cy]))
     res = {k: torch.tensor(v) if k in ("scene", "even") else torch.stack(v)

@@ -53,6 +53,20 @@ class Recorder(T.DecoderHooks):
         return probs
 
 
+def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str) -> Tuple[Recorder, int, int]:
+    """One dense decoder pass over the vicuna_v1 prompt of question `text` with the image rows
+    `rows` in place of the image token: (its Recorder, the first image row's index, the
+    sequence length)."""
+    ids = tok.prompt(text)
+    k = ids.index(T.IMAGE_TOKEN_ID)
+    e = model.get_input_embeddings()(torch.tensor(ids))
+    seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
+    rec = Recorder()
+    n = seq.shape[1]
+    T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
+    return rec, k, n
+
+
 def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -> Tuple[float, float]:
     """Ridge regression (rows RMS-normalized, plus a bias) fitted on one fold, scored on the
     other: (correlation, share of right signs)."""
@@ -80,7 +94,6 @@ def main():
     model = load(sys.argv[1])
     n_scenes = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     tok = T.Tok(T.DEFAULT_TOKENIZER)
-    emb = model.get_input_embeddings()
     acc: Dict[str, List[int]] = {}
     rows_x: Dict[int, List[np.ndarray]] = {k: [] for k in range(-1, 4)}
     obj_x, obj_fold = [], []
@@ -111,13 +124,7 @@ def main():
                 offs = T.mention_offsets(tok, q2, a, "vicuna_v1")
                 if not named or not offs:
                     continue
-                ids = tok.prompt(q2)
-                k = ids.index(T.IMAGE_TOKEN_ID)
-                e = emb(torch.tensor(ids))
-                seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
-                rec = Recorder()
-                n = seq.shape[1]
-                T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
+                rec, k, n = prompt_pass(model, tok, rows, q2)
                 for d, j in zip(offs, named):
                     p = rec.p1[0, 0, n - 1 - d].numpy()
                     img_p = p[k:k + S.GRID * S.GRID]
@@ -145,7 +152,8 @@ def main():
             # the object rows, averaged (prefix only: image rows do not see the question)
             rec = Recorder()
             before, _ = tok.split_prompt("x")
-            pre = torch.cat([emb(torch.tensor(before))[None], rows[None]], 1)
+            pre = torch.cat([model.get_input_embeddings()(torch.tensor(before))[None],
+                             rows[None]], 1)
             T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]),
                              rec)
             for j, o in enumerate(sc.objects):

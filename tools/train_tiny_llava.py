@@ -841,6 +841,11 @@ def rel_gather_targets(rel: str, named: List[int]) -> Tuple[Tuple[int, int], Tup
     return (2, a), (3, b), 1
 
 
+def rms_normed(h: torch.Tensor) -> torch.Tensor:
+    """RMS normalization without a weight: a residual as a layer's norm reads it, up to scale."""
+    return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)
+
+
 class AttnRecorder(DecoderHooks):
     """Another hooks object (a pruning plan) unchanged, but keeps some layers' attention
     probabilities and head outputs (and residual inputs) for AttnSup."""
@@ -852,7 +857,7 @@ class AttnRecorder(DecoderHooks):
     def resid(self, layer, h):
         self.inner.resid(layer, h)
         if layer in self.resid_layers:  # RMS-normalized (no weight), as the layer reads it
-            self.resids[layer] = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)
+            self.resids[layer] = rms_normed(h)
 
     def attn_bias(self, layer, bias):
         return self.inner.attn_bias(layer, bias)
