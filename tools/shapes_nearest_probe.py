@@ -13,7 +13,12 @@
 #     patches of every object but the named one (it knows which object not to pick, not where);
 #   - the same fit with the named object's true centre added to the query and the patches' true
 #     x, y and x^2 + y^2 added to the keys: what a better-placed query and keys would allow;
-#     and the fits with the named object's patches masked out (the exclusion given).
+#     and the fits with the named object's patches masked out (the exclusion given);
+#   - the fit whose query is the named object's mean image row (what a perfect fetch of the
+#     named object would bring to the answer row), which has to learn the exclusion itself;
+#   - the fits with the named object's colour x shape (one-hot, 24) added to the query and each
+#     patch's object's colour x shape (one-hot, none for the background) added to the keys:
+#     whether an identity that a bilinear score can compare is what the exclusion needs.
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_nearest_probe.py STATE \
 #       [SCENES [LAYER [RANK]]]
@@ -38,7 +43,9 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
     """Per nearest question: answer-row and mention-row features, its scene's index into the
     image-row features, the answer's and the named object's patch masks, the named object's
     centre (x, y in [-1, 1]) and the even spread's mass on the answer."""
-    out: Dict[str, List] = {k: [] for k in ("q", "m", "scene", "ans", "named", "centre", "even")}
+    out: Dict[str, List] = {k: [] for k in ("q", "m", "scene", "ans", "named", "centre", "even",
+                                            "named_id")}
+    ids_of: List[torch.Tensor] = []
     rows_of: List[torch.Tensor] = []
     with torch.no_grad():
         for i in range(FIRST_SCENE, FIRST_SCENE + n_scenes):
@@ -60,6 +67,8 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
                 h = T.rms_normed(rec.h[layer][0])
                 if not kept:
                     rows_of.append(h[k:k + S.GRID * S.GRID])
+                    ids_of.append(torch.from_numpy(obj.astype(np.float32)) @ torch.stack(
+                        [identity(o) for o in sc.objects]))
                     kept = True
                 out["q"].append(h[n - 1])
                 out["m"].append(h[n - 1 - off[0]])
@@ -71,10 +80,19 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
                 out["even"].append(float(obj[:, named[1]].sum()) / max(1, others.sum()))
                 o = sc.objects[named[0]]
                 out["centre"].append(T.image_coord([o.cx, o.cy]))
+                out["named_id"].append(identity(o))
     res = {k: torch.tensor(v) if k in ("scene", "even") else torch.stack(v)
            for k, v in out.items()}
     res["rows"] = torch.stack(rows_of)
+    res["ids"] = torch.stack(ids_of)
     return res
+
+
+def identity(o: S.Obj) -> torch.Tensor:
+    """An object's colour x shape as a one-hot vector."""
+    v = torch.zeros(len(S.COLORS) * len(S.SHAPES))
+    v[S.COLORS.index(o.color) * len(S.SHAPES) + S.SHAPES.index(o.shape)] = 1
+    return v
 
 
 def fit(q: torch.Tensor, keys: torch.Tensor, d: Dict[str, torch.Tensor], train: torch.Tensor,
@@ -125,12 +143,21 @@ def main():
     y = T.image_coord((cell_r.float() + 0.5) * S.PATCH)
     true_k = torch.stack([x, y, x * x + y * y], -1)[None].expand(len(d["rows"]), -1, -1)
     q_true, k_true = torch.cat([d["q"], d["centre"]], -1), torch.cat([d["rows"], true_k], -1)
+    named_w = d["named"] / d["named"].sum(-1, keepdim=True).clamp(min=1)
+    q_fetch = torch.einsum("qp,qpd->qd", named_w, d["rows"][d["scene"]])
     for name, q, keys, excl in (
             ("answer row / image rows", d["q"], d["rows"], False),
             ("mention row / image rows", d["m"], d["rows"], False),
             ("answer row / image rows, the named object masked out", d["q"], d["rows"], True),
             ("answer row + true centre / image rows + true x, y, x^2+y^2", q_true, k_true, False),
-            ("the same, the named object masked out", q_true, k_true, True)):
+            ("the same, the named object masked out", q_true, k_true, True),
+            ("the named object's mean row / image rows", q_fetch, d["rows"], False),
+            ("answer row + the named object's colour x shape / image rows + theirs",
+             torch.cat([d["q"], d["named_id"]], -1), torch.cat([d["rows"], d["ids"]], -1),
+             False),
+            ("the same + true centre / + true x, y, x^2+y^2",
+             torch.cat([q_true, d["named_id"]], -1), torch.cat([k_true, d["ids"]], -1),
+             False)):
         r = fit(q, keys, d, train, rank, excl)
         print(f"{name}: mass on the answer {r['mass']:.3f} (fitted {r['train_mass']:.3f}), "
               f"> 0.5 in {r['over_half']:.3f}, on the named object {r['named']:.3f}", flush=True)

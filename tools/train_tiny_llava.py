@@ -160,6 +160,27 @@
 #      - 150 steps from run14 as above (without the centre and x^2 + y^2) with -log(1 - the
 #        --near-sup head's mass on the named object), weight 2: that mass went from ~0.27 to
 #        ~0.15-0.30 (noisy); nearest 0.24 on val (104).
+#      Session 21 (2026-11-30; from run14, 150 steps each, 30% nearest questions; none of the
+#      options kept):
+#      - A deeper decoder: new decoder layers appended after layer 3, each starting as the
+#        identity (o_proj and down_proj zero; new layers at 5-10x lr). One new layer whose head 0
+#        is the supervised lookup at every answer row of the turn (the shape word's too), with
+#        -log(1 - its mass on the named object) at weight 1: its mass on the answer rose from
+#        ~0.01 to ~0.2-0.45 (noisy), the named object kept ~0.3; nearest 0.24 on val (104). Two
+#        new layers, the first's four heads supervised to fetch the named object at those rows
+#        and the second's head 0 the lookup: the lookup's mass on the named object rose to ~0.5
+#        before falling to ~0.2; nearest 0.16.
+#      - tools/shapes_nearest_probe.py (run14, 1000 scenes: 1805 questions, scored on 471; the
+#        answer row alone 0.40): with the named object's mean image row as the query (a perfect
+#        fetch) 0.51 of the mass on the answer, 0.24 still on the named object; with the named
+#        object's colour x shape (one-hot) added to the query and each patch's object's to the
+#        keys 0.48 (0.10 on the named object), 0.61 with the true places too (fitted 0.77). An
+#        identity the head can compare helps the exclusion, but one head of rank 8 does not
+#        reach what the masked fit (0.92) shows.
+#      - Layer 3's lookup (--near-sup 2, every answer row, the exclusion term at weight 1) with
+#        a linear head that must name, at layer 3's input, the named object (colour x shape) at
+#        those rows and each object row's own object: that head stayed near chance (cross-
+#        entropy ~2.6 per term, uniform 3.18); nearest 0.28 (run14 0.28).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
