@@ -23,14 +23,20 @@ mkdir -p "$WORK"
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
 QW='{"exist": 0.1, "color": 0.05, "shape": 0.05, "count": 0.05, "size": 0.05, "place": 0.3, "position": 0.3, "nearest": 0.1}'
 
-if [ ! -f "$WORK/dense.pt" ]; then  # the shipped checkpoint as an f32 state dict
-  /usr/bin/python3 - "$WORK/dense.pt" <<'PY'
+if [ ! -f "$WORK/dense.pt" ]; then
+  # the checkpoint this chain continued (tools/train_shapes_recipe.sh's, shipped before the
+  # chain's last state replaced it: git history, d5438f7), as an f32 state dict
+  mkdir -p "$WORK/recipe-dense"
+  for f in config.json model.safetensors; do
+    git show "d5438f7:models/yopo-shapes-dense/$f" >"$WORK/recipe-dense/$f"
+  done
+  /usr/bin/python3 - "$WORK/recipe-dense" "$WORK/dense.pt" <<'PY'
 import sys
 from pathlib import Path
 import torch
 sys.path.insert(0, "tools")
 import train_tiny_llava as T
-torch.save(T.load_shipped(Path("models/yopo-shapes-dense")).state_dict(), sys.argv[1])
+torch.save(T.load_shipped(Path(sys.argv[1])).state_dict(), sys.argv[2])
 PY
 fi
 
