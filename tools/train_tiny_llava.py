@@ -1356,8 +1356,9 @@ def evaluate(model, tok: Tok, split: str, n_images: int, answers_out: Optional[P
 
 def blind_baseline(split: str, n_images: int) -> Dict[str, Dict]:
     """What answering without the image can reach, per type and subtype: the most frequent
-    answer, except for "Which is larger/smaller, the A or the B?" where naming either of the
-    two objects is right half of the time (0.5)."""
+    answer (of equally frequent ones the first in sorted order, so that the result does not
+    depend on string hashing), except for "Which is larger/smaller, the A or the B?" where
+    naming either of the two objects is right half of the time (0.5)."""
     answers: Dict[str, List[str]] = {}
     for i in range(n_images):
         for q, a, cat, sub in eval_items(split, i):
@@ -1369,7 +1370,7 @@ def blind_baseline(split: str, n_images: int) -> Dict[str, Dict]:
             out[k] = {"acc": 0.5, "answer": "either named object", "n": len(v)}
             continue
         vals = [x for x in v if x != "<named>"]
-        best = max(set(vals), key=vals.count)
+        best = max(sorted(set(vals)), key=vals.count)  # ties: the first in sorted order
         n_named = v.count("<named>")
         out[k] = {"acc": (vals.count(best) + 0.5 * n_named) / len(v), "answer": best, "n": len(v)}
     for k in list(out):  # a type with subtypes: the best blind answer of each subtype
