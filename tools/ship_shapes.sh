@@ -32,12 +32,12 @@ MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "c
 NONE=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0)
 # the runs the shipped state descends from, in order (run4 and run10 are side branches)
 logs=(--prior-log "$RECIPE_LOG")
-for n in run1 run2 run3 run5 run6 run7 run8 run9 run11 run12 run13 run14; do
+for n in run1 run2 run3 run5 run6 run7 run8 run9 run11 run12 run13 run14 run15; do
   logs+=(--prior-log "$WORK/$n/training/loss.csv")
 done
 
 echo "== dense ($(date -u +%H:%M:%S))"
-/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run14.pt" --steps-qa 0 \
+/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run15.pt" --steps-qa 0 \
   "${logs[@]}" --out "$SHIP/yopo-shapes-dense" >"$SHIP/dense.log" 2>&1
 echo "== head mask ($(date -u +%H:%M:%S))"
 # (the validation split in data/synth/val, as before, so that headmask.json names a path in
@@ -49,7 +49,7 @@ echo "== head mask ($(date -u +%H:%M:%S))"
   --samples 100 --target-heads 3 --out "$SHIP/yopo-shapes-dense/headmask" \
   >"$SHIP/calibrate.log" 2>&1
 echo "== prune-aware fine-tuning ($(date -u +%H:%M:%S))"
-/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run14.pt" \
+/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run15.pt" \
   --steps-qa 120 --lr-qa 5e-4 --warmup-qa 10 --eval-every 0 \
   --prune-plan models/yopo-shapes-yopo12/plan.json --independent-turns --stepping-stones 0.3 \
   --text-share 0.4 --text-weights "$MIX" --stream-start 200000 --text-start 300000 \

@@ -141,7 +141,10 @@
 #        yes/no 0.82, "Which side" 0.74, position 0.80; but existence, count and size had fallen
 #        (100 val images: POPE 0.63, yes-ratio 0.33; size 0.63, count 0.53). 100 steps with the
 #        mix weighted back to them (run14, lr 3e-4): POPE 0.68, size 0.61, count 0.55, colour
-#        0.41, shape 0.57; position 0.81 (480), nearest 0.28 (104). run14 is the shipped
+#        0.41, shape 0.57; position 0.81 (480), nearest 0.28 (104). run14 was shipped first;
+#        150 more steps with more colour, shape and count questions (run15, after the attempts
+#        below; 150 val images against run14: count 0.56 -> 0.61, shape 0.56 -> 0.60, size
+#        0.63 -> 0.65, nearest 0.22 -> 0.19 (117), the rest within 1 point) is the shipped
 #        checkpoint (its test figures: models/yopo-shapes-dense/README.md).
 #      Nearest after run14 (2026-11-30; none of it kept in the chain):
 #      - A stage-0-style continuation of the tower (250 steps, batch 16 + 16 scenes, lr 1e-3,
