@@ -42,7 +42,8 @@ FIRST_SCENE = 2000
 def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Tensor]:
     """Per nearest question: answer-row and mention-row features, its scene's index into the
     image-row features, the answer's and the named object's patch masks, the named object's
-    centre (x, y in [-1, 1]) and the even spread's mass on the answer."""
+    centre (x, y in [-1, 1]), its colour x shape (identity) and the even spread's mass on the
+    answer; per scene, the image rows and each patch's object's colour x shape ("ids")."""
     out: Dict[str, List] = {k: [] for k in ("q", "m", "scene", "ans", "named", "centre", "even",
                                             "named_id")}
     ids_of: List[torch.Tensor] = []
