@@ -145,7 +145,9 @@
 #        150 more steps with more colour, shape and count questions (run15, after the attempts
 #        below; 150 val images against run14: count 0.56 -> 0.61, shape 0.56 -> 0.60, size
 #        0.63 -> 0.65, nearest 0.22 -> 0.19 (117), the rest within 1 point) is the shipped
-#        checkpoint (its test figures: models/yopo-shapes-dense/README.md).
+#        checkpoint (its test figures: models/yopo-shapes-dense/README.md). 150 steps more from
+#        run15, weighted further to existence, colour and shape (not kept): POPE 0.68 -> 0.64
+#        (yes-ratio 0.37 -> 0.31), count 0.61 -> 0.58, shape 0.60 -> 0.58 (150 val images).
 #      Nearest after run14 (2026-11-30; none of it kept in the chain):
 #      - A stage-0-style continuation of the tower (250 steps, batch 16 + 16 scenes, lr 1e-3,
 #        the stage-0 heads plus one that must name, on every object patch, the colour and shape
