@@ -1,4 +1,5 @@
-# Sourced by tools/train_shapes_recipe.sh and tools/train_shapes_place.sh (bash).
+# Sourced by tools/train_shapes_recipe.sh, tools/train_shapes_place.sh and tools/ship_shapes.sh
+# (bash).
 # step NAME ARGS...: one tools/train_tiny_llava.py invocation with STEP_ARGS (an array the caller
 # sets) and ARGS, writing its f32 state dict to $WORK/NAME.pt, its log directory to $WORK/NAME
 # and its output to $WORK/NAME.log; skipped when $WORK/NAME.pt exists.
@@ -12,4 +13,12 @@ step() {
   echo "== $name ($(date -u +%H:%M:%S))"
   /usr/bin/python3 tools/train_tiny_llava.py "${STEP_ARGS[@]}" "$@" \
     --out "$WORK/$name" --state-out "$WORK/$name.pt" > "$WORK/$name.log" 2>&1
+}
+
+# The commit whose models/yopo-shapes-dense is tools/train_shapes_recipe.sh's checkpoint (the
+# 2026-11-29 one, which tools/train_shapes_place.sh continued and its last state replaced).
+RECIPE_COMMIT=d5438f7
+# recipe_file PATH: that checkpoint's file PATH (relative to models/yopo-shapes-dense), to stdout.
+recipe_file() {
+  git show "$RECIPE_COMMIT:models/yopo-shapes-dense/$1"
 }

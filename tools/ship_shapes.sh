@@ -23,9 +23,10 @@ BUILD=${BUILD:-build}
 TOK=../shared/assets/tokenizer/llama2-tokenizer.model
 [ -n "${OB:-}" ] && export LD_LIBRARY_PATH="$OB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$SHIP"
+source tools/recipe_step.sh  # recipe_file
 if [ -z "${RECIPE_LOG:-}" ]; then
   RECIPE_LOG=$SHIP/recipe_loss.csv
-  git show d5438f7:models/yopo-shapes-dense/training/loss.csv >"$RECIPE_LOG"
+  recipe_file training/loss.csv >"$RECIPE_LOG"
 fi
 [ -x "$BUILD/yopo" ] || scripts/build.sh "$BUILD"
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/yopo_shapes_place}
 [ -n "${OB:-}" ] && export LD_LIBRARY_PATH="$OB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$WORK"
+source tools/recipe_step.sh  # step, recipe_file
 # the shipped checkpoint's question mix for the text steps, and a mix weighted to the place
 # ("Which side of the image is the red circle on?"), position and nearest questions
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
@@ -28,7 +29,7 @@ if [ ! -f "$WORK/dense.pt" ]; then
   # chain's last state replaced it: git history, d5438f7), as an f32 state dict
   mkdir -p "$WORK/recipe-dense"
   for f in config.json model.safetensors; do
-    git show "d5438f7:models/yopo-shapes-dense/$f" >"$WORK/recipe-dense/$f"
+    recipe_file "$f" >"$WORK/recipe-dense/$f"
   done
   /usr/bin/python3 - "$WORK/recipe-dense" "$WORK/dense.pt" <<'PY'
 import sys
@@ -43,7 +44,6 @@ fi
 STEP_ARGS=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0 --independent-turns
   --stepping-stones 0.2 --text-weights "$MIX" --qtype-weights "$QW" --eval-every 0 --warmup-qa 20
   --vit-lr-scale 0.3 --row-coord-loss 1 --row-coord-layers 0,1,2 --attn-sup 1 --fetch-sup 2)
-source tools/recipe_step.sh
 
 # 1. The rows keep their place (the tower trainable, coordinates at decoder layers 0-2); the
 #    answer row's heads 0 and 1 of layer 2 look at the first and second named object.

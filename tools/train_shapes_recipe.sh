@@ -55,9 +55,9 @@ step text2250 --resume "$WORK/text1950.pt" --steps-text 300 --text-start 100000 
 # Stages 1 and 2 on images: the tower of vision1300 with the decoder of text2250; captions
 # (projector only, as LLaVA's stage 1), then the questions with 40% of the steps still text
 # steps of the same mix.
-if [ -z "${QA_LR:-}" ] && git cat-file -e d5438f7 2>/dev/null; then
+if [ -z "${QA_LR:-}" ] && git cat-file -e "$RECIPE_COMMIT" 2>/dev/null; then
   QA_LR=$WORK/qa_lr_2026-11-29.csv
-  git show d5438f7:models/yopo-shapes-dense/training/loss.csv >"$QA_LR"
+  recipe_file training/loss.csv >"$QA_LR"
 fi
 REPLAY=${QA_LR:-}
 if [ -n "$REPLAY" ] && [ -f "$REPLAY" ]; then
