@@ -90,10 +90,8 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
 
 
 def identity(o: S.Obj) -> torch.Tensor:
-    """An object's colour x shape as a one-hot vector."""
-    v = torch.zeros(len(S.COLORS) * len(S.SHAPES))
-    v[S.COLORS.index(o.color) * len(S.SHAPES) + S.SHAPES.index(o.shape)] = 1
-    return v
+    """An object's colour x shape (T.combo_index) as a one-hot vector."""
+    return torch.nn.functional.one_hot(torch.tensor(T.combo_index(o)), T.N_COMBOS).float()
 
 
 def fit(q: torch.Tensor, keys: torch.Tensor, d: Dict[str, torch.Tensor], train: torch.Tensor,

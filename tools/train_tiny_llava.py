@@ -179,7 +179,7 @@
 #        answer row alone 0.40): with the named object's mean image row as the query (a perfect
 #        fetch) 0.51 of the mass on the answer, 0.24 still on the named object; with the named
 #        object's colour x shape (one-hot) added to the query and each patch's object's to the
-#        keys 0.48 (0.10 on the named object), 0.61 with the true places too (fitted 0.77). An
+#        keys 0.47 (0.11 on the named object), 0.64 with the true places too (fitted 0.75). An
 #        identity the head can compare helps the exclusion, but one head of rank 8 does not
 #        reach what the masked fit (0.92) shows.
 #      - Layer 3's lookup (--near-sup 2, every answer row, the exclusion term at weight 1) with
@@ -1163,6 +1163,13 @@ def text_evaluate(model, tok: Tok, split: str, n_scenes: int) -> Dict[str, float
 
 
 N_COMBOS = len(S.COLORS) * len(S.SHAPES)
+
+
+def combo_index(o: S.Obj) -> int:
+    """An object's colour and shape as one class in [0, N_COMBOS)."""
+    return S.SHAPES.index(o.shape) * len(S.COLORS) + S.COLORS.index(o.color)
+
+
 MAX_COUNT = 11  # objects in a stage-0 scene (S.make_vision_scene: 7-11)
 
 
@@ -1192,7 +1199,7 @@ def image_labels(sc: S.Scene) -> Dict[str, torch.Tensor]:
     combos = torch.zeros(N_COMBOS)
     counts = torch.zeros(len(S.SHAPES), dtype=torch.long)
     for o in sc.objects:
-        combos[S.SHAPES.index(o.shape) * len(S.COLORS) + S.COLORS.index(o.color)] = 1
+        combos[combo_index(o)] = 1
         counts[S.SHAPES.index(o.shape)] += 1
     return {"combos": combos, "shape_counts": counts,
             "total": torch.tensor(len(sc.objects), dtype=torch.long)}
