@@ -21,7 +21,7 @@
 
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -53,15 +53,16 @@ class Recorder(T.DecoderHooks):
         return probs
 
 
-def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str) -> Tuple[Recorder, int, int]:
+def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str,
+                rec: Optional[Recorder] = None) -> Tuple[Recorder, int, int]:
     """One dense decoder pass over the vicuna_v1 prompt of question `text` with the image rows
-    `rows` in place of the image token: (its Recorder, the first image row's index, the
-    sequence length)."""
+    `rows` in place of the image token: (its Recorder, `rec` or a new one; the first image
+    row's index; the sequence length)."""
     ids = tok.prompt(text)
     k = ids.index(T.IMAGE_TOKEN_ID)
     e = model.get_input_embeddings()(torch.tensor(ids))
     seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
-    rec = Recorder()
+    rec = rec or Recorder()
     n = seq.shape[1]
     T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
     return rec, k, n
