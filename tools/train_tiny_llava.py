@@ -215,8 +215,9 @@
 #        1.79), pick 0.69, 0.32. c8 (and head 3 of layer 0 at those rows looks at the colour
 #        word, which it learned): the rows name the colour at layer 1's input (1.00) and 2's
 #        (0.69), but no longer at layer 3's (0.17), where head 1 reads them; pick 0.68,
-#        accuracy 0.28. Next: why layer 2 drowns the colour (its MLP, v_proj and o_proj ran at
-#        10x from c3 on), or the pick one layer earlier. (c1-c4 ran while "closer" was listed
+#        accuracy 0.28. c9 (as c8 with layer 2 back at 1x: not its learning rate): the colour
+#        at layer 3's input 0.22 (0.76 at layer 2's), pick 0.72, accuracy 0.32. Next: the pick
+#        one layer earlier, or what in layer 2 drowns the colour. (c1-c4 ran while "closer" was listed
 #        before the training-only types; the committed order draws their question streams in
 #        another order, so those four do not replay bit for bit.)
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
