@@ -1013,16 +1013,26 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
                 if len(named) == 2 and len(sup.mentions[b][k]) == 2 and sup.relations is None:
                     diff.append((b, int(idx_t[r]), named[0], named[1]))
     loss = torch.zeros(())
+
+    def at_rows(tgs) -> torch.Tensor:
+        """The residuals at the input of layer diff_layer of targets (b, row, ...)."""
+        return rec.resids[sup.diff_layer][[t[0] for t in tgs], [t[1] for t in tgs]]
+
+    def log_row_mass(layer: int, tgs) -> torch.Tensor:
+        """-log of the attention, mean over targets (b, head, row, the row it should see)."""
+        idx = torch.tensor(tgs)
+        return -torch.log(rec.probs[layer][idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]]
+                          + 1e-6).mean()
+
     if sup.diff_head is not None and sdiff:  # --rel-gather: the signed difference, twice
-        got = sup.diff_head(rec.resids[sup.diff_layer][[d[0] for d in sdiff],
-                                                        [d[1] for d in sdiff]])
+        got = sup.diff_head(at_rows(sdiff))
         want = torch.tensor([[d[2] / (S.SIZE / 2)] * 2 for d in sdiff], dtype=torch.float32)
         term = F.mse_loss(got, want)
         if stats is not None:
             stats["sdiff_sup"] = float(term)
         loss = loss + sup.diff_weight * term
     if sup.diff_head is not None and diff:
-        got = sup.diff_head(rec.resids[sup.diff_layer][[d[0] for d in diff], [d[1] for d in diff]])
+        got = sup.diff_head(at_rows(diff))
         cen = [[scenes[b].objects[j] for j in (ja, jb)] for b, _, ja, jb in diff]
         want = image_coord([[a.cy - b.cy, a.cx - b.cx] for a, b in cen]) + 1  # (pixels / SIZE * 2)
         term = F.mse_loss(got, want)
@@ -1046,26 +1056,20 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     if c_gather:  # --closer-sup
         for name, layer, tgs in (("closer_gather", sup.layer + 1, c_gather),
                                  ("closer_pick", sup.layer + 2, c_pick)):
-            idx = torch.tensor(tgs)
-            term = -torch.log(rec.probs[layer][idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]]
-                              + 1e-6).mean()
+            term = log_row_mass(layer, tgs)
             if stats is not None:
                 stats[name] = float(term)
             loss = loss + sup.closer_weight * term
-        got = sup.dist_head(rec.resids[sup.diff_layer][[d[0] for d in c_dist],
-                                                       [d[1] for d in c_dist]])
-        term = F.mse_loss(got[:, 0], torch.tensor([d[2] for d in c_dist], dtype=torch.float32))
-        got = sup.dist_head(rec.resids[sup.diff_layer][[d[0] for d in c_u], [d[1] for d in c_u]])
-        term = term + F.mse_loss(got[:, 1:], torch.tensor([d[2] for d in c_u]))
+        term = F.mse_loss(sup.dist_head(at_rows(c_dist))[:, 0],
+                          torch.tensor([d[2] for d in c_dist], dtype=torch.float32))
+        term = term + F.mse_loss(sup.dist_head(at_rows(c_u))[:, 1:],
+                                 torch.tensor([d[2] for d in c_u]))
         if sup.color_head is not None:  # the mention row (its shape word) holds the colour too
-            got = sup.color_head(rec.resids[sup.diff_layer][[d[0] for d in c_color],
-                                                            [d[1] for d in c_color]])
-            cterm = F.cross_entropy(got, torch.tensor([d[2] for d in c_color]))
+            cterm = F.cross_entropy(sup.color_head(at_rows(c_color)),
+                                    torch.tensor([d[2] for d in c_color]))
             # from the row before (the colour word's last token; every shape word is one token):
             # head 3 of layer 0 looks there
-            idx = torch.tensor([d[:2] for d in c_color])
-            prev = rec.probs[0][idx[:, 0], 3, idx[:, 1], idx[:, 1] - 1]
-            cterm = cterm - torch.log(prev + 1e-6).mean()
+            cterm = cterm + log_row_mass(0, [(b, 3, r, r - 1) for b, r, _ in c_color])
             if stats is not None:
                 stats["closer_color"] = float(cterm)
             loss = loss + sup.closer_weight * cterm
@@ -1073,9 +1077,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             stats["closer_dist"] = float(term)
         loss = loss + sup.diff_weight * term
     if gather and sup.gather_weight > 0:
-        idx = torch.tensor(gather)
-        term = -torch.log(rec.probs[sup.layer + 1][idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]]
-                          + 1e-6).mean()
+        term = log_row_mass(sup.layer + 1, gather)
         if stats is not None:
             stats["gather_sup"] = float(term)
         loss = loss + sup.gather_weight * term
