@@ -68,15 +68,22 @@ def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str,
     return rec, k, n
 
 
-def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -> Tuple[float, float]:
-    """Ridge regression (rows RMS-normalized, plus a bias) fitted on one fold, scored on the
-    other: (correlation, share of right signs)."""
+def ridge_two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0
+                   ) -> np.ndarray:
+    """Ridge regression (rows RMS-normalized, plus a bias) of y (a vector, or one column per
+    output) fitted on one fold (fold 0 or 1), predicting the other: the predictions."""
     X = np.hstack([X / np.sqrt((X ** 2).mean(1, keepdims=True)), np.ones((len(X), 1))])
-    pred = np.zeros_like(y)
+    pred = np.zeros(y.shape)
     for f in (0, 1):
         tr, te = fold != f, fold == f
         w = np.linalg.solve(X[tr].T @ X[tr] + lam * np.eye(X.shape[1]), X[tr].T @ y[tr])
         pred[te] = X[te] @ w
+    return pred
+
+
+def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -> Tuple[float, float]:
+    """ridge_two_fold's predictions scored: (correlation, share of right signs)."""
+    pred = ridge_two_fold(X, y, fold, lam)
     return float(np.corrcoef(pred, y)[0, 1]), float(np.mean((pred > 0) == (y > 0)))
 
 
