@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -484,18 +485,16 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
         # objects where one is clearly nearer; which of B, C is named first alternates with the
         # indices (no draw from rng: the other types' questions stay as they were)
         for ia, a in enumerate(objs):
-            for ib, b in enumerate(objs):
-                for ic in range(ib + 1, len(objs)):
-                    c = objs[ic]
-                    if a is b or a is c:
-                        continue
-                    db = math.hypot(a.cx - b.cx, a.cy - b.cy)
-                    dc = math.hypot(a.cx - c.cx, a.cy - c.cy)
-                    if min(db, dc) > CLOSER_RATIO * max(db, dc):
-                        continue
-                    first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
-                    out.append((f"Which is closer to the {a.name}, the {first.name} or the "
-                                f"{second.name}?", (b if db < dc else c).name))
+            others = [j for j in range(len(objs)) if j != ia]
+            for ib, ic in itertools.combinations(others, 2):
+                b, c = objs[ib], objs[ic]
+                db = math.hypot(a.cx - b.cx, a.cy - b.cy)
+                dc = math.hypot(a.cx - c.cx, a.cy - c.cy)
+                if min(db, dc) > CLOSER_RATIO * max(db, dc):
+                    continue
+                first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
+                out.append((f"Which is closer to the {a.name}, the {first.name} or the "
+                            f"{second.name}?", (b if db < dc else c).name))
     elif qtype == "place":
         for o in objs:
             if abs(o.cx - SIZE / 2) >= 40:
