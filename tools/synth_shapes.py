@@ -82,6 +82,9 @@ TRAINING_ONLY_TYPES = ("exist_color", "exist_shape", "count_color", "size_by_col
 PLACE_TYPES = ("place", "closer")
 # "closer": the nearer of the two named objects is at most this share of the other's distance
 CLOSER_RATIO = 0.6
+# How the nearest and the closer questions begin; tools/train_tiny_llava.py tells them by these
+NEAREST_PREFIX = "Which object is closest to the "
+CLOSER_PREFIX = "Which is closer to the "
 
 
 # ----------------------------------------------------------------------------------------------
@@ -468,7 +471,7 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
                 d = sorted((math.hypot(a.cx - b.cx, a.cy - b.cy), j)
                            for j, b in enumerate(objs) if b is not a)
                 if d[0][0] < 0.75 * d[1][0]:
-                    out.append((f"Which object is closest to the {a.name}?",
+                    out.append((f"{NEAREST_PREFIX}{a.name}?",
                                 objs[d[0][1]].name))
     elif qtype == "size":
         for a in objs:
@@ -493,7 +496,7 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
                 if min(db, dc) > CLOSER_RATIO * max(db, dc):
                     continue
                 first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
-                out.append((f"Which is closer to the {a.name}, the {first.name} or the "
+                out.append((f"{CLOSER_PREFIX}{a.name}, the {first.name} or the "
                             f"{second.name}?", (b if db < dc else c).name))
     elif qtype == "place":
         for o in objs:

@@ -796,7 +796,7 @@ def named_objects(scene: S.Scene, question: str, answer: str) -> List[int]:
     if m:
         phrases = [m.group(1)] if answer == "yes" else []
     else:
-        phrases = _MENTION.findall(q) + ([answer] if "closest to" in q else [])
+        phrases = _MENTION.findall(q) + ([answer] if q.startswith(S.NEAREST_PREFIX) else [])
     out = []
     for ph in phrases:
         w = ph.split()
@@ -1657,7 +1657,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               near_weight=args.near_sup,
                               relations=[[relation_of(q) for q, _ in t] for t in turns]
                               if args.rel_gather else None,
-                              closer=[["Which is closer to" in q for q, _ in t] for t in turns]
+                              closer=[[q.startswith(S.CLOSER_PREFIX) for q, _ in t] for t in turns]
                               if args.closer_sup > 0 else None,
                               closer_weight=args.closer_sup, dist_head=dist_head,
                               color_head=color_head)
