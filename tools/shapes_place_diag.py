@@ -87,11 +87,15 @@ def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -
     return float(np.corrcoef(pred, y)[0, 1]), float(np.mean((pred > 0) == (y > 0)))
 
 
-def load(src: str):
+def load(src: str, feature_layer: Optional[int] = None):
+    """A checkpoint directory, or a state dict (which has no config: feature_layer sets its
+    vision_feature_layer, default the training script's)."""
     if Path(src).is_dir():
         return T.load_shipped(Path(src))
     model = T.build_model(T.SEED)
     model.load_state_dict(torch.load(src))
+    if feature_layer is not None:
+        model.config.vision_feature_layer = feature_layer
     return model.eval()
 
 

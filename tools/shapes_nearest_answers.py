@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+# What a shapes model answers to "Which object is closest to the red circle?" (issue 8), on
+# validation scenes, against the generator's ground truth: how often the greedy answer is the
+# nearest object, another object of the scene, the named object itself, or a colour and shape
+# that no one object of the scene has; how often its colour is the nearest's, next to how often
+# a uniformly drawn other object's colour would be; and how often its shape is right when its
+# colour is. Then where the nearest object's colour can be read linearly (one-vs-rest ridge
+# fitted on the even scenes, scored on the odd ones and the other way round): from the mean of
+# the named object's image rows (the projector's output) and from the named object's mention
+# row and the answer row at each decoder layer's input.
+#
+#   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_nearest_answers.py STATE [SCENES]
+#       [--vision-feature-layer -1]    (a state trained with train_tiny_llava's option of that name)
+"""Break down a shapes model's answers to the nearest-object questions."""
+
+import argparse
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shapes_closer_diag as C  # noqa: E402
+import shapes_place_diag as D  # noqa: E402
+import synth_shapes as S  # noqa: E402
+import train_tiny_llava as T  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("state", help="a state dict or a checkpoint directory")
+    ap.add_argument("scenes", type=int, nargs="?", default=100)
+    ap.add_argument("--vision-feature-layer", type=int, default=None, choices=(-2, -1))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    model = D.load(args.state, args.vision_feature_layer)
+    n_scenes = args.scenes
+    tok = T.Tok(T.DEFAULT_TOKENIZER)
+    kinds: collections.Counter = collections.Counter()
+    n = col_ok = shape_ok = shape_n = 0
+    col_uniform = 0.0
+    feats = {k: [] for k in ["rows"] + [f"{w} {L}" for w in ("mention", "answer")
+                                        for L in range(4)]}
+    label, fold = [], []
+    with torch.no_grad():
+        for i in range(n_scenes):
+            sc = S.make_scene("val", i)
+            qs = S.questions_of_type(sc, "nearest", np.random.default_rng(i))
+            if not qs:
+                continue
+            img, lab = S.render(sc, with_labels=True)
+            answers = T.answer_questions(model, tok, img, [f"{q}\n{S.SUFFIX}" for q, _ in qs])
+            cov = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
+            rows = model.multi_modal_projector(T.vision_features(
+                model, T.pixel_values(img)[None]))[0]
+            for q, a in qs:
+                text = f"{q}\n{S.SUFFIX}"
+                objs = T.named_objects(sc, text, a)
+                offs = T.mention_offsets(tok, text, a, "vicuna_v1")
+                if len(objs) != 2 or len(offs) != 1:
+                    continue
+                rec, _, m = D.prompt_pass(model, tok, rows, text)
+                feats["rows"].append(rows[cov[:, objs[0]] >= 0.25].mean(0).numpy())
+                for L in range(4):
+                    feats[f"mention {L}"].append(rec.h[L][0, m - 1 - offs[0]].numpy())
+                    feats[f"answer {L}"].append(rec.h[L][0, m - 1].numpy())
+                label.append(S.COLORS.index(sc.objects[objs[1]].color))
+                fold.append(i % 2)
+            names = {o.name for o in sc.objects}
+            for (q, a), (out, _) in zip(qs, answers):
+                got, want = S.normalize_answer(out), S.normalize_answer(a)
+                named = q[len(S.NEAREST_PREFIX):-1]
+                n += 1
+                if got == want:
+                    kinds["the nearest object (right)"] += 1
+                elif got == named:
+                    kinds["the named object"] += 1
+                elif got in names:
+                    kinds["another object of the scene"] += 1
+                else:
+                    kinds["no object of the scene"] += 1
+                w, aw = got.split(), want.split()
+                others = [o for o in sc.objects if o.name != named]
+                col_uniform += sum(o.color == aw[0] for o in others) / len(others)
+                if w and w[0] == aw[0]:
+                    col_ok += 1
+                    shape_n += 1
+                    shape_ok += w[-1] == aw[-1]
+    print(f"{n} nearest questions of {n_scenes} validation scenes; the answer is")
+    for k, v in kinds.most_common():
+        print(f"  {k}: {v / n:.3f}")
+    print(f"colour right {col_ok / n:.3f} (a uniformly drawn other object's: "
+          f"{col_uniform / n:.3f}); shape right where the colour is {shape_ok / max(1, shape_n):.3f}")
+    y, f = np.array(label), np.array(fold)
+    print(f"the nearest object's colour read linearly ({len(y)} questions; the most frequent "
+          f"{np.bincount(y).max() / len(y):.2f}): " + ", ".join(
+              f"{k} {C.classify(np.stack(v), y, len(S.COLORS), f):.2f}" for k, v in feats.items()))
+
+
+if __name__ == "__main__":
+    main()
