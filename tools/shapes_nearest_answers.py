@@ -55,13 +55,7 @@ def main():
             cov = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
             rows = model.multi_modal_projector(T.vision_features(
                 model, T.pixel_values(img)[None]))[0]
-            for q, a in qs:
-                text = f"{q}\n{S.SUFFIX}"
-                objs = T.named_objects(sc, text, a)
-                offs = T.mention_offsets(tok, text, a, "vicuna_v1")
-                if len(objs) != 2 or len(offs) != 1:
-                    continue
-                rec, _, m = D.prompt_pass(model, tok, rows, text)
+            for _, _, objs, offs, rec, _, m in D.nearest_passes(model, tok, sc, rows):
                 feats["rows"].append(rows[cov[:, objs[0]] >= 0.25].mean(0).numpy())
                 for L in range(4):
                     feats[f"mention {L}"].append(rec.h[L][0, m - 1 - offs[0]].numpy())

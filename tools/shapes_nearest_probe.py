@@ -58,13 +58,7 @@ def collect(model, tok: T.Tok, n_scenes: int, layer: int) -> Dict[str, torch.Ten
             img_rows = model.multi_modal_projector(
                 T.vision_features(model, T.pixel_values(img)[None]))[0]
             kept = False
-            for q, a in S.questions_of_type(sc, "nearest", np.random.default_rng(i)):
-                text = f"{q}\n{S.SUFFIX}"
-                named = T.named_objects(sc, text, a)
-                off = T.mention_offsets(tok, text, a, "vicuna_v1")
-                if len(named) != 2 or len(off) != 1:
-                    continue
-                rec, k, n = D.prompt_pass(model, tok, img_rows, text)
+            for _, _, named, off, rec, k, n in D.nearest_passes(model, tok, sc, img_rows):
                 h = T.rms_normed(rec.h[layer][0])
                 if not kept:
                     rows_of.append(h[k:k + S.GRID * S.GRID])

@@ -68,6 +68,21 @@ def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str,
     return rec, k, n
 
 
+def nearest_passes(model, tok: T.Tok, scene: S.Scene, rows: torch.Tensor):
+    """The nearest questions of `scene` whose named object and answer each fit one object and
+    whose mention ends on a token boundary, each with prompt_pass over the image rows `rows`:
+    (question, answer, [named object, answer's object], [mention offset], Recorder, first image
+    row, sequence length)."""
+    for q, a in S.questions_of_type(scene, "nearest", None):
+        text = f"{q}\n{S.SUFFIX}"
+        named = T.named_objects(scene, text, a)
+        off = T.mention_offsets(tok, text, a, "vicuna_v1")
+        if len(named) != 2 or len(off) != 1:
+            continue
+        rec, k, n = prompt_pass(model, tok, rows, text)
+        yield q, a, named, off, rec, k, n
+
+
 def ridge_two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0
                    ) -> np.ndarray:
     """Ridge regression (rows RMS-normalized, plus a bias) of y (a vector, or one column per
