@@ -240,7 +240,9 @@
 #        object itself and 0.54 on the others, the nearest getting the most of the others 0.39
 #        of the time (uniform 0.30); accuracy 0.24, 4+ 0.21. 800 more steps (same settings):
 #        mass on the nearest 0.37 (itself 0.09, the others 0.52), the nearest most 0.49 of
-#        the time, accuracy 0.42, 4+ 0.39 (uniform 0.25). Learning, but slowly.
+#        the time, accuracy 0.42, 4+ 0.39 (uniform 0.25). 1200 more (from train scene
+#        820000): 0.38, 0.48, 0.43, 4+ 0.40, a plateau: one layer on the frozen three does
+#        not get much further this way.
 #        Read by the decoder? run15 with that layer (its tower otherwise
 #        unchanged) and --vision-feature-layer -1, 150 steps (the tower frozen, 30% nearest
 #        questions, --near-sup 0: the answer is now in the named object's rows; lr 3e-4, no
