@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -82,6 +82,8 @@ TRAINING_ONLY_TYPES = ("exist_color", "exist_shape", "count_color", "size_by_col
 PLACE_TYPES = ("place", "closer")
 # "closer": the nearer of the two named objects is at most this share of the other's distance
 CLOSER_RATIO = 0.6
+# "nearest": the nearest other object is at most this share of the second nearest's distance
+NEAREST_RATIO = 0.75
 # How the nearest and the closer questions begin; tools/train_tiny_llava.py tells them by these
 NEAREST_PREFIX = "Which object is closest to the "
 CLOSER_PREFIX = "Which is closer to the "
@@ -467,12 +469,10 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
             out += [lst[i] for i in rng.permutation(len(lst))[:k]]
     elif qtype == "nearest":
         if len(objs) >= 3:
-            for a in objs:
-                d = sorted((math.hypot(a.cx - b.cx, a.cy - b.cy), j)
-                           for j, b in enumerate(objs) if b is not a)
-                if d[0][0] < 0.75 * d[1][0]:
-                    out.append((f"{NEAREST_PREFIX}{a.name}?",
-                                objs[d[0][1]].name))
+            for i, a in enumerate(objs):
+                j = clear_nearest(objs, i)
+                if j is not None:
+                    out.append((f"{NEAREST_PREFIX}{a.name}?", objs[j].name))
     elif qtype == "size":
         for a in objs:
             out.append((f"Is the {a.name} small or large?", a.size))
@@ -511,6 +511,15 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
     else:
         raise ValueError(f"unknown question type {qtype}")
     return out
+
+
+def clear_nearest(objs: List[Obj], i: int) -> Optional[int]:
+    """The index of the object nearest to objs[i] (centre to centre) where it is clearly the
+    nearest (within NEAREST_RATIO of the second nearest's distance, or the only other), else
+    None: the answer of a nearest question."""
+    a = objs[i]
+    d = sorted((math.hypot(a.cx - b.cx, a.cy - b.cy), j) for j, b in enumerate(objs) if j != i)
+    return d[0][1] if len(d) < 2 or d[0][0] < NEAREST_RATIO * d[1][0] else None
 
 
 def _training_only(objs: List[Obj], qtype: str, rng: np.random.Generator

@@ -6,7 +6,7 @@
 # the identity (out_proj and fc2 zero), and trains it alone, the first three frozen, on train
 # scenes (from --scene-start, 16 a step) to give, through a throw-away linear head, each object
 # patch's nearest other object (colour x shape, 24 classes; objects whose nearest is clear, as
-# synth_shapes' nearest questions: at most 0.75 of the second nearest's distance). With
+# synth_shapes' nearest questions: synth_shapes.clear_nearest). With
 # --attn-sup W, also -log(the mass of the layer's head 0, at those patches, on the nearest
 # object's patches) times W, as --attn-sup does in the decoder.
 #
@@ -36,14 +36,6 @@ import synth_shapes as S  # noqa: E402
 import train_tiny_llava as T  # noqa: E402
 
 BATCH = 16
-
-
-def nearest_of(scene: S.Scene, i: int):
-    """The index of object i's nearest other object where it is clear, else None."""
-    a = scene.objects[i]
-    d = sorted((math.hypot(a.cx - b.cx, a.cy - b.cy), j)
-               for j, b in enumerate(scene.objects) if j != i)
-    return d[0][1] if len(d) < 2 or d[0][0] < 0.75 * d[1][0] else None
 
 
 def object_patches(fr: np.ndarray, j: int) -> np.ndarray:
@@ -94,7 +86,7 @@ def batch(scenes):
         y = np.full(n_p, -100, np.int64)
         t = np.zeros((n_p, n_p), np.float32)
         for i in range(len(sc.objects)):
-            jn = nearest_of(sc, i)
+            jn = S.clear_nearest(sc.objects, i)
             if jn is None:
                 continue
             o = sc.objects[jn]
@@ -170,7 +162,7 @@ def evaluate(args):
             pred, a0 = head(h[0]).argmax(-1).numpy(), att[0, 0].numpy()
             sel = [object_patches(fr, j) for j in range(n)]
             for i_o in range(n):
-                jn = nearest_of(sc, i_o)
+                jn = S.clear_nearest(sc.objects, i_o)
                 rows = np.where(has & (idx == i_o))[0]
                 if jn is None or len(rows) == 0:
                     continue
