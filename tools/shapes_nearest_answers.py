@@ -39,7 +39,7 @@ def main():
     n_scenes = args.scenes
     tok = T.Tok(T.DEFAULT_TOKENIZER)
     kinds: collections.Counter = collections.Counter()
-    n = col_ok = shape_ok = shape_n = 0
+    n = col_ok = shape_ok = 0
     col_uniform = 0.0
     feats = {k: [] for k in ["rows"] + [f"{w} {L}" for w in ("mention", "answer")
                                         for L in range(4)]}
@@ -47,7 +47,7 @@ def main():
     with torch.no_grad():
         for i in range(n_scenes):
             sc = S.make_scene("val", i)
-            qs = S.questions_of_type(sc, "nearest", np.random.default_rng(i))
+            qs = S.questions_of_type(sc, "nearest", None)  # (draws nothing)
             if not qs:
                 continue
             img, lab = S.render(sc, with_labels=True)
@@ -80,13 +80,12 @@ def main():
                 col_uniform += sum(o.color == aw[0] for o in others) / len(others)
                 if w and w[0] == aw[0]:
                     col_ok += 1
-                    shape_n += 1
                     shape_ok += w[-1] == aw[-1]
     print(f"{n} nearest questions of {n_scenes} validation scenes; the answer is")
     for k, v in kinds.most_common():
         print(f"  {k}: {v / n:.3f}")
     print(f"colour right {col_ok / n:.3f} (a uniformly drawn other object's: "
-          f"{col_uniform / n:.3f}); shape right where the colour is {shape_ok / max(1, shape_n):.3f}")
+          f"{col_uniform / n:.3f}); shape right where the colour is {shape_ok / max(1, col_ok):.3f}")
     y, f = np.array(label), np.array(fold)
     print(f"the nearest object's colour read linearly ({len(y)} questions; the most frequent "
           f"{np.bincount(y).max() / len(y):.2f}): " + ", ".join(
