@@ -107,11 +107,7 @@ def load(src: str, feature_layer: Optional[int] = None):
     vision_feature_layer, default the training script's)."""
     if Path(src).is_dir():
         return T.load_shipped(Path(src))
-    model = T.build_model(T.SEED)
-    model.load_state_dict(torch.load(src))
-    if feature_layer is not None:
-        model.config.vision_feature_layer = feature_layer
-    return model.eval()
+    return T.load_state(src, feature_layer=feature_layer).eval()
 
 
 def main():

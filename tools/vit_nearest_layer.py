@@ -8,20 +8,29 @@
 # patch's nearest other object (colour x shape, 24 classes; objects whose nearest is clear, as
 # synth_shapes' nearest questions: synth_shapes.clear_nearest). With
 # --attn-sup W, also -log(the mass of the layer's head 0, at those patches, on the nearest
-# object's patches) times W, as --attn-sup does in the decoder.
+# object's patches) times W, as --attn-sup does in the decoder. --new-layers K trains K layers
+# after the frozen three (the 4th and K - 1 appended ones, each starting as the identity; with
+# --attn-sup, head 0 of each is supervised), and --coord-sup W makes a linear head regress,
+# from the first new layer's output, each object patch's object centre (x, y, x^2 + y^2).
 #
-#   vit_nearest_layer.py train STATE STEPS LR OUT [--attn-sup W] [--scene-start N]
+#   vit_nearest_layer.py train STATE STEPS LR OUT [--attn-sup W] [--new-layers K]
+#                        [--coord-sup W] [--scene-start N]
 #   vit_nearest_layer.py eval OUT [SCENES]
+#   vit_nearest_layer.py state OUT STATE_OUT
 #
 # STATE: a state dict of tools/train_tiny_llava.py (--state-out) or an OUT of this script (it
-# continues then: layer and head as they are, no warm-up). eval, on validation scenes with 3+
-# objects: the head's accuracy (all; scenes of 4+ objects, with what naming a uniformly drawn
-# other object would get), and head 0's mass from an object's patches on the nearest object,
-# on the object itself and on the others, and how often the nearest gets the most of the others.
-# Measured 2026-11-30 (tools/train_tiny_llava.py's header, session 23).
-"""Train and measure the tower's 4th layer on the nearest other object of each patch."""
+# continues then: layers and heads as they are, no warm-up; layers beyond its own start as the
+# identity). eval, on validation scenes with 3+ objects: the head's accuracy (all; scenes of 4+
+# objects, with what naming a uniformly drawn other object would get), and the last layer's
+# head 0's mass from an object's patches on the nearest object, on the object itself and on the
+# others, and how often the nearest gets the most of the others. state: OUT's model as a plain
+# state dict, which train_tiny_llava.py --resume builds to its depth (read the new layers with
+# --vision-feature-layer -1).
+# Measured 2026-11-30 (tools/train_tiny_llava.py's header, sessions 23 and 24).
+"""Train and measure new tower layers on the nearest other object of each patch."""
 
 import argparse
+import copy
 import math
 import sys
 import time
@@ -44,39 +53,57 @@ def object_patches(fr: np.ndarray, j: int) -> np.ndarray:
     return cov >= 0.25 if (cov >= 0.25).any() else cov > 0
 
 
-def load(path: str):
-    """(model, head, resumed) from a train_tiny_llava state dict or an OUT of this script."""
+def add_layers(model, n_new: int) -> None:
+    """Give the tower n_new layers after its first three (the 4th and n_new - 1 more)."""
+    enc = model.vision_tower.vision_model.encoder
+    while len(enc.layers) < 3 + n_new:
+        enc.layers.append(copy.deepcopy(enc.layers[3]))
+    model.config.vision_config.num_hidden_layers = len(enc.layers)
+
+
+def load(path: str, n_new: int = 1):
+    """(model, head, resumed) from a train_tiny_llava state dict or an OUT of this script; layers
+    beyond those it has (up to n_new after the first three) start as the identity."""
     ck = torch.load(path)
     model = T.build_model(T.SEED)
     head = torch.nn.Linear(T.VISION["hidden_size"], T.N_COMBOS)
-    layer = model.vision_tower.vision_model.encoder.layers[3]
-    if "head" in ck:
-        model.load_state_dict(ck["model"])
+    resumed = "head" in ck
+    n_have = ck.get("new_layers", 1) if resumed else 1
+    add_layers(model, n_have)
+    model.load_state_dict(ck["model"] if resumed else ck)
+    if resumed:
         head.load_state_dict(ck["head"])
-    else:
-        model.load_state_dict(ck)
-        with torch.no_grad():  # the unused layer starts as the identity
+    add_layers(model, n_new)
+    fresh = model.vision_tower.vision_model.encoder.layers[3 + (n_have if resumed else 0):]
+    with torch.no_grad():
+        for layer in fresh:
             for m in (layer.self_attn.out_proj, layer.mlp.fc2):
                 m.weight.zero_()
                 m.bias.zero_()
-    return model.eval(), head, "head" in ck
+    return model.eval(), head, resumed
 
 
 def run_tower(model, px: torch.Tensor):
-    """The frozen first three layers, then the 4th: (its patch rows, its attention)."""
+    """The frozen first three layers, then the new ones: (the last one's patch rows, each new
+    layer's patch-to-patch attention, each new layer's patch rows)."""
     vm = model.vision_tower.vision_model
     with torch.no_grad():
         h = vm.pre_layrnorm(vm.embeddings(px))
         for layer in vm.encoder.layers[:3]:
             h = layer(h, None, None)[0]
-    h, att = vm.encoder.layers[3](h, None, None, output_attentions=True)
-    return h[:, 1:], att[:, :, 1:, 1:]
+    atts, outs = [], []
+    for layer in vm.encoder.layers[3:]:
+        h, att = layer(h, None, None, output_attentions=True)
+        atts.append(att[:, :, 1:, 1:])
+        outs.append(h[:, 1:])
+    return h[:, 1:], atts, outs
 
 
 def batch(scenes):
-    """Pixels, per-patch labels (-100: none), scene object counts per patch, and the attention
-    target (patch x patch: 1 on the labelled patch's nearest object)."""
-    imgs, ys, ns, tg = [], [], [], []
+    """Pixels, per-patch labels (-100: none), scene object counts per patch, the attention
+    target (patch x patch: 1 on the labelled patch's nearest object), and each object patch's
+    object centre as (x, y, x^2 + y^2), x and y in image widths (zero elsewhere)."""
+    imgs, ys, ns, tg, xy = [], [], [], [], []
     n_p = S.GRID * S.GRID
     for sc in scenes:
         img, lab = S.render(sc, with_labels=True)
@@ -85,6 +112,10 @@ def batch(scenes):
         idx, has = fr.argmax(-1), fr.max(-1) >= 0.25
         y = np.full(n_p, -100, np.int64)
         t = np.zeros((n_p, n_p), np.float32)
+        c = np.zeros((n_p, 3), np.float32)
+        for i, o in enumerate(sc.objects):
+            u, v = o.cx / S.SIZE, o.cy / S.SIZE
+            c[has & (idx == i)] = (u, v, u * u + v * v)
         for i in range(len(sc.objects)):
             jn = S.clear_nearest(sc.objects, i)
             if jn is None:
@@ -95,18 +126,28 @@ def batch(scenes):
         ys.append(torch.from_numpy(y))
         ns.append(torch.full((n_p,), len(sc.objects)))
         tg.append(torch.from_numpy(t))
-    return torch.stack(imgs), torch.stack(ys), torch.stack(ns), torch.stack(tg)
+        xy.append(torch.from_numpy(c))
+    return (torch.stack(imgs), torch.stack(ys), torch.stack(ns), torch.stack(tg),
+            torch.stack(xy))
+
+
+def ck_coord(path: str):
+    """The coordinate head an OUT of this script holds (None: none yet)."""
+    return torch.load(path).get("coord") if path else None
 
 
 def train(args):
-    model, head, resumed = load(args.state)
-    layer = model.vision_tower.vision_model.encoder.layers[3]
+    model, head, resumed = load(args.state, args.new_layers)
+    new = model.vision_tower.vision_model.encoder.layers[3:]
     for p in model.parameters():
         p.requires_grad = False
-    for p in layer.parameters():
+    for p in new.parameters():
         p.requires_grad = True
-    opt = torch.optim.AdamW([{"params": list(layer.parameters())},
-                             {"params": list(head.parameters())}],
+    coord = torch.nn.Linear(T.VISION["hidden_size"], 3)
+    if args.coord_sup:
+        coord.load_state_dict(ck_coord(args.state) or coord.state_dict())
+    opt = torch.optim.AdamW([{"params": list(new.parameters())},
+                             {"params": list(head.parameters()) + list(coord.parameters())}],
                             lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warm = 1 if resumed else 20
     start = args.scene_start if args.scene_start is not None else (
@@ -117,12 +158,17 @@ def train(args):
         opt.param_groups[0]["lr"] = (args.lr * 0.5 * (1 + math.cos(math.pi * f)) *
                                      min(1, (step + 1) / warm))
         opt.param_groups[1]["lr"] = 2e-3
-        x, y, n_obj, tgt = batch([S.make_scene("train", start + step * BATCH + k)
-                                  for k in range(BATCH)])
-        h, att = run_tower(model, x)
+        x, y, n_obj, tgt, xy = batch([S.make_scene("train", start + step * BATCH + k)
+                                      for k in range(BATCH)])
+        h, atts, outs = run_tower(model, x)
+        on = xy[..., 2] > 0
+        loss_c = F.mse_loss(coord(outs[0][on]), xy[on]) if on.any() else torch.zeros(())
         lab = y >= 0
-        mass = (att[:, 0] * tgt).sum(-1)
-        loss_a = -torch.log(mass[lab] + 1e-6).mean() if lab.any() else torch.zeros(())
+        loss_a = torch.zeros(())
+        if lab.any():  # head 0 of each new layer
+            for att in atts:
+                loss_a = loss_a - torch.log((att[:, 0] * tgt).sum(-1)[lab] + 1e-6).mean()
+            loss_a = loss_a / len(atts)
         logits = head(h).reshape(-1, T.N_COMBOS)
         yy = y.reshape(-1)
         loss_n = F.cross_entropy(logits, yy, ignore_index=-100)
@@ -130,8 +176,9 @@ def train(args):
         hit = (logits.argmax(-1) == yy).float()
         k4 = keep & (n_obj.reshape(-1) >= 4)
         hist.append((float(loss_n), float(hit[keep].mean()),
-                     float(hit[k4].mean()) if k4.any() else float("nan"), float(loss_a)))
-        loss = loss_n + args.attn_sup * loss_a
+                     float(hit[k4].mean()) if k4.any() else float("nan"), float(loss_a),
+                     float(loss_c)))
+        loss = loss_n + args.attn_sup * loss_a + args.coord_sup * loss_c
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -139,8 +186,9 @@ def train(args):
             a = np.array(hist[-10:])
             print(f"{step + 1} t={time.time() - t0:.0f} ce={a[:, 0].mean():.3f} "
                   f"acc={a[:, 1].mean():.3f} acc4+={np.nanmean(a[:, 2]):.3f} "
-                  f"attn={a[:, 3].mean():.3f}", flush=True)
-    torch.save({"model": model.state_dict(), "head": head.state_dict()}, args.out)
+                  f"attn={a[:, 3].mean():.3f} coord={a[:, 4].mean():.4f}", flush=True)
+    torch.save({"model": model.state_dict(), "head": head.state_dict(),
+                "coord": coord.state_dict(), "new_layers": len(new)}, args.out)
 
 
 def evaluate(args):
@@ -158,8 +206,8 @@ def evaluate(args):
             img, lab = S.render(sc, with_labels=True)
             fr = S.object_patch_fraction(lab, n).reshape(S.GRID * S.GRID, -1)
             idx, has = fr.argmax(-1), fr.max(-1) >= 0.25
-            h, att = run_tower(model, T.pixel_values(img)[None])
-            pred, a0 = head(h[0]).argmax(-1).numpy(), att[0, 0].numpy()
+            h, atts, _ = run_tower(model, T.pixel_values(img)[None])
+            pred, a0 = head(h[0]).argmax(-1).numpy(), atts[-1][0, 0].numpy()
             sel = [object_patches(fr, j) for j in range(n)]
             for i_o in range(n):
                 jn = S.clear_nearest(sc.objects, i_o)
@@ -183,6 +231,15 @@ def evaluate(args):
           " ".join(f"{k}={np.mean(v):.3f}" for k, v in res.items()))
 
 
+def write_state(args):
+    """OUT's model as a plain state dict, for train_tiny_llava.py --resume (which builds the
+    tower as deep as the state; give it --vision-feature-layer -1 to read the new layers)."""
+    ck = torch.load(args.out)
+    if "head" not in ck:
+        sys.exit("state: give an OUT of `train`")
+    torch.save(ck["model"], args.state_out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -192,15 +249,25 @@ def main():
     tr.add_argument("lr", type=float)
     tr.add_argument("out")
     tr.add_argument("--attn-sup", type=float, default=0.0)
+    tr.add_argument("--coord-sup", type=float, default=0.0,
+                    help="weight of a regression, by a linear head on the first new layer's "
+                         "output, of each object patch's object centre (x, y, x^2 + y^2)")
+    tr.add_argument("--new-layers", type=int, default=1,
+                    help="layers trained after the frozen three, each starting as the identity "
+                         "(with --attn-sup, head 0 of each is supervised; continuing an OUT, the "
+                         "ones beyond its own)")
     tr.add_argument("--scene-start", type=int, default=None,
                     help="the first train scene (default 700000, continuing 750000)")
     ev = sub.add_parser("eval")
     ev.add_argument("out")
     ev.add_argument("scenes", type=int, nargs="?", default=80)
+    st = sub.add_parser("state")
+    st.add_argument("out")
+    st.add_argument("state_out")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    train(args) if args.cmd == "train" else evaluate(args)
+    {"train": train, "eval": evaluate, "state": write_state}[args.cmd](args)
 
 
 if __name__ == "__main__":
