@@ -6,7 +6,7 @@
 #   1. greedy accuracy on up to 3 closer questions per scene, how often the answer is one of the
 #      two named candidates and how often it is the first named;
 #   2. at the answer row (the prompt's last row), how linearly each decoder layer's input gives
-#      u = B + C - 2A (x and y) and |B - A|^2 - |C - A|^2 (what --closer-sup builds on:
+#      u = B + C - 2A (x and y) and |B - A|^2 - |C - A|^2 (what the former --closer-sup built on:
 #      |B - A|^2 - |C - A|^2 = u . (B - C));
 #   3. the pick: layer 3 head 1's attention at the answer row on the two candidates' mention rows
 #      (their mass together, the mass on the nearer one, and how often the nearer one gets more);

@@ -10,7 +10,8 @@
 # row and the answer row at each decoder layer's input.
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_nearest_answers.py STATE [SCENES]
-#       [--vision-feature-layer -1]    (a state trained with train_tiny_llava's option of that name)
+#       [--vision-feature-layer -1]    (overrides the state's; states written before
+#                                       2026-11-30's session 24 do not store it)
 """Break down a shapes model's answers to the nearest-object questions."""
 
 import argparse

@@ -103,8 +103,8 @@ def two_fold(X: np.ndarray, y: np.ndarray, fold: np.ndarray, lam: float = 3.0) -
 
 
 def load(src: str, feature_layer: Optional[int] = None):
-    """A checkpoint directory, or a state dict (which has no config: feature_layer sets its
-    vision_feature_layer, default the training script's)."""
+    """A checkpoint directory, or a state dict (feature_layer, if given, overrides the
+    vision_feature_layer it stores; train_tiny_llava.load_state)."""
     if Path(src).is_dir():
         return T.load_shipped(Path(src))
     return T.load_state(src, feature_layer=feature_layer).eval()

@@ -84,8 +84,7 @@ def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     tok = T.Tok(T.DEFAULT_TOKENIZER)
-    m = T.build_model(0)
-    m.load_state_dict(torch.load(state))
+    m = T.load_state(state, seed=0)
     m.train()
     opt = torch.optim.AdamW(T.set_trainable(m, ["multi_modal_projector.", "language_model."]),
                             lr=lr)

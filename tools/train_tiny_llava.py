@@ -190,7 +190,8 @@
 #      C?" (synth_shapes "closer", training only; the nearer is at most 0.6 of the other's
 #      distance; chance and the blind answer 0.5), measured by tools/shapes_closer_diag.py on
 #      142 questions of 80 val scenes. From run15, 150 steps each, each from the one before,
-#      30-36% closer questions, --closer-sup (AttnSup.closer), not kept:
+#      30-36% closer questions, --closer-sup, not kept (it and --closer-color, like
+#      --row-position-loss, left the script in session 24: see a1500cd's for them):
 #      - c1, c2 (--closer-sup 1; B's and C's mention rows look at A's, distances regressed
 #        there, the answer's rows look at the nearer mention; c2 also at the answer's later
 #        rows): 0.23, 0.29. On c2 the mention rows held B - A linearly (correlation 0.68 / 0.68
@@ -395,13 +396,27 @@ def tower_depth(state: Dict[str, torch.Tensor]) -> int:
                    if k.startswith(TOWER_LAYER_KEY))
 
 
+FEATURE_LAYER_KEY = "config.vision_feature_layer"  # in a state dict: the model's, a 0-d tensor
+
+
+def state_of(model: LlavaForConditionalGeneration) -> Dict[str, torch.Tensor]:
+    """The model's state dict with its vision_feature_layer (FEATURE_LAYER_KEY), which a plain
+    state dict would lose."""
+    return {**model.state_dict(),
+            FEATURE_LAYER_KEY: torch.tensor(model.config.vision_feature_layer)}
+
+
 def load_state(path, seed: int = SEED, feature_layer: Optional[int] = None
                ) -> LlavaForConditionalGeneration:
-    """A model built to the depth of a state dict's tower, holding it. A plain state dict has no
-    config: feature_layer sets its vision_feature_layer (default FEATURE_LAYER)."""
+    """A model built to the depth of a state dict's tower, holding it, with the state's
+    vision_feature_layer (FEATURE_LAYER if it has none: older states) unless feature_layer
+    overrides it."""
     state = torch.load(path)
+    stored = state.pop(FEATURE_LAYER_KEY, None)
     model = build_model(seed, tower_depth(state))
     model.load_state_dict(state)
+    if feature_layer is None and stored is not None:
+        feature_layer = int(stored)
     if feature_layer is not None:
         model.config.vision_feature_layer = feature_layer
     return model
@@ -832,22 +847,14 @@ def image_coord(pixels) -> torch.Tensor:
     return torch.as_tensor(pixels, dtype=torch.float32) / S.SIZE * 2 - 1
 
 
-def row_position_loss(head: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    """--row-position-loss: a throw-away linear head must name every image row's patch row and
-    column from the projector's output (cross-entropy, the two summed)."""
-    logits = head(rows)
-    return sum(F.cross_entropy(logits[..., k * S.GRID:(k + 1) * S.GRID].reshape(-1, S.GRID),
-                               t.repeat(rows.shape[0]))
-               for k, t in enumerate(patch_cells()))
-
-
 def row_coord_loss(head: torch.nn.Module, rows: torch.Tensor, masks: List[np.ndarray]
                    ) -> torch.Tensor:
     """--row-coord-loss: a throw-away linear head [d -> 2] must give every image row's patch row
     centre as image coordinates (mean squared error), so that the rows carry the place as
     a linear coordinate, which averages over an object's rows into its centre and compares by
-    a difference (--row-position-loss's classification gives one direction per column: measured,
-    a linear regression of the column from object rows then reached a correlation of 0.27)."""
+    a difference (the former --row-position-loss's classification gives one direction per
+    column: measured, a linear regression of the column from object rows then reached a
+    correlation of 0.27)."""
     target = torch.stack([image_coord((c.float() + 0.5) * S.PATCH) for c in patch_cells()], -1)
     err = ((head(rows) - target) ** 2).mean(-1)  # [B, 576]
     # the mean over object rows (a quarter covered; masks[b]: [576, n_obj] patch coverage)
@@ -939,22 +946,6 @@ class AttnSup:
     # rel_gather_targets) and --diff-sup's target is the signed difference whose sign is the
     # answer
     relations: Optional[List[List[Optional[str]]]] = None
-    # --closer-sup (mention mode, weight closer_weight): closer[b][k] = whether turn k asks
-    # "Which is closer to the A, the B or the C?" (synth_shapes "closer"). Then in layer
-    # `layer + 1` head 2 at B's and C's mention rows looks at A's mention row, and at the answer
-    # row heads 2 and 0 look at B's and C's mention rows half each and heads 3 and 1 at A's; at
-    # layer `diff_layer`'s input the mention rows give their object's distance to A and the
-    # answer row u = B + C - 2A through the throw-away linear dist_head (weighted diff_weight);
-    # and head 1 of layer `layer + 2` at the answer's rows (each of its tokens) looks at the
-    # nearer one's mention row, whose name the answer copies. Not in the shipped chain: see the
-    # header (session 22)
-    closer: Optional[List[List[bool]]] = None
-    closer_weight: float = 0.0
-    dist_head: Optional[torch.nn.Module] = None
-    # --closer-color: at diff_layer's input B's and C's mention rows (their shape word) name
-    # their object's colour through the throw-away linear color_head, and head 3 of layer 0
-    # there looks at the row before (the colour word), both weighted closer_weight
-    color_head: Optional[torch.nn.Module] = None
 
 
 _RELATIONS = (("to the left of", "left"), ("to the right of", "right"), (" above ", "above"),
@@ -1040,10 +1031,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
     tg, seen, diff, near, gather, sdiff = [], set(), [], [], [], []
-    c_gather, c_pick, c_dist, c_u, c_color, c_rows = [], [], [], [], [], {}
     for r, (b, k) in enumerate(turn):
-        if (b, k) in c_rows:  # the answer's later rows pick the same mention
-            c_pick.append((b, 1, int(idx_t[r]), c_rows[b, k]))
         if (b, k) not in seen:
             seen.add((b, k))
             named = sup.named[b][k]
@@ -1053,27 +1041,6 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             else:
                 tg += [(b, 0, int(idx_t[r]) - d, j)
                        for d, j in zip(sup.mentions[b][k], named)]
-                if (sup.closer is not None and sup.closer[b][k] and len(named) == 3 and
-                        len(sup.mentions[b][k]) == 3):
-                    row = int(idx_t[r])
-                    (da, db, dc), (a, o_b, o_c) = sup.mentions[b][k], (
-                        scenes[b].objects[j] for j in named)
-                    dist = [math.hypot(o.cx - a.cx, o.cy - a.cy) for o in (o_b, o_c)]
-                    for d, dd, o in zip((db, dc), dist, (o_b, o_c)):
-                        c_gather.append((b, 2, row - d, row - da))
-                        c_dist.append((b, row - d, dd / (S.SIZE / 2)))
-                        c_color.append((b, row - d, S.COLORS.index(o.color)))
-                    # |B - A|^2 - |C - A|^2 = u . (B - C) with u = B + C - 2A, so the pick is a
-                    # product of u at the answer row and each mention row's own place. u from
-                    # the heads --rel-gather set up (2 and 0 add x and y, 3 and 1 subtract
-                    # them): 2 and 0 look at B and C half each, 3 and 1 at A
-                    c_gather += [(b, h, row, row - dm) for h, dm in (
-                        (2, db), (2, dc), (0, db), (0, dc), (3, da), (1, da))]
-                    c_u.append((b, row, [(o_b.cx + o_c.cx - 2 * a.cx) / S.SIZE,
-                                         (o_b.cy + o_c.cy - 2 * a.cy) / S.SIZE]))
-                    c_rows[b, k] = row - (db if dist[0] < dist[1] else dc)
-                    c_pick.append((b, 1, row, c_rows[b, k]))
-                    continue
                 rel = sup.relations[b][k] if sup.relations is not None else None
                 if rel is not None and len(named) == 2 and len(sup.mentions[b][k]) == 2:
                     off = dict(zip(named, sup.mentions[b][k]))
@@ -1129,29 +1096,6 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         return -torch.log((rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
                           + 1e-6).mean()
 
-    if c_gather:  # --closer-sup
-        for name, layer, tgs in (("closer_gather", sup.layer + 1, c_gather),
-                                 ("closer_pick", sup.layer + 2, c_pick)):
-            term = log_row_mass(layer, tgs)
-            if stats is not None:
-                stats[name] = float(term)
-            loss = loss + sup.closer_weight * term
-        term = F.mse_loss(sup.dist_head(at_rows(c_dist))[:, 0],
-                          torch.tensor([d[2] for d in c_dist], dtype=torch.float32))
-        term = term + F.mse_loss(sup.dist_head(at_rows(c_u))[:, 1:],
-                                 torch.tensor([d[2] for d in c_u]))
-        if sup.color_head is not None:  # the mention row (its shape word) holds the colour too
-            cterm = F.cross_entropy(sup.color_head(at_rows(c_color)),
-                                    torch.tensor([d[2] for d in c_color]))
-            # from the row before (the colour word's last token; every shape word is one token):
-            # head 3 of layer 0 looks there
-            cterm = cterm + log_row_mass(0, [(b, 3, r, r - 1) for b, r, _ in c_color])
-            if stats is not None:
-                stats["closer_color"] = float(cterm)
-            loss = loss + sup.closer_weight * cterm
-        if stats is not None:
-            stats["closer_dist"] = float(term)
-        loss = loss + sup.diff_weight * term
     if gather and sup.gather_weight > 0:
         term = log_row_mass(sup.layer + 1, gather)
         if stats is not None:
@@ -1181,12 +1125,9 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
 
 @dataclass
 class RowAux:
-    """The auxiliary losses on the image rows of one stage: pos_weight * row_position_loss of
-    pos_head on the projector's output (--row-position-loss), and coord_weight times the
-    row_coord_loss of each coord_heads[layer] on the image rows at the input of decoder layer
-    `layer`, 0 being the projector's output (--row-coord-loss, --row-coord-layers)."""
-    pos_head: Optional[torch.nn.Module] = None
-    pos_weight: float = 0.0
+    """The auxiliary loss on the image rows of one stage: coord_weight times the row_coord_loss
+    of each coord_heads[layer] on the image rows at the input of decoder layer `layer`, 0 being
+    the projector's output (--row-coord-loss, --row-coord-layers)."""
     coord_heads: Dict[int, torch.nn.Module] = field(default_factory=dict)
     coord_weight: float = 0.0
 
@@ -1220,21 +1161,15 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
         pos, bias = packed_layout(off, [c[3] for c in convs], t_after)
     else:
         pos, bias = torch.arange(T), causal_bias(T)
-    deep = [L for L in coord_heads if L > 0] + ([sup.diff_layer] if sup is not None and (
-        sup.diff_head is not None or sup.dist_head is not None) else [])
-    rec = (AttnRecorder(hooks, ([sup.layer, sup.layer + 1, sup.layer + 2] +
-                                ([0] if sup.color_head is not None else []))
+    deep = [L for L in coord_heads if L > 0] + (
+        [sup.diff_layer] if sup is not None and sup.diff_head is not None else [])
+    rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2]
                         if sup is not None else [], deep)
            if sup is not None or deep else hooks)
     hid = decoder_hidden(model, emb, pos, bias, rec)
     idx_b, idx_t, tgt, turn = answer_targets(convs, off)
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
     loss = F.cross_entropy(logits, tgt)
-    if aux.pos_head is not None:
-        term = row_position_loss(aux.pos_head, rows)
-        loss = loss + aux.pos_weight * term
-        if stats is not None:
-            stats["row_position"] = float(term)
     for L, head in sorted(coord_heads.items()):
         term = row_coord_loss(head, rows if L == 0 else rec.resids[L][:, len(before):off], masks)
         loss = loss + aux.coord_weight * term
@@ -1654,10 +1589,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
     diff_head = aux_head(args.diff_sup > 0 and args.attn_sup > 0 and cfg.name == "qa", d, 2)
     coord_heads = {L: aux_head(True, d, 2) for L in args.row_coord_layers
                    if args.row_coord_loss > 0 and lm_stage}
-    pos_head = aux_head(args.row_position_loss > 0 and lm_stage, d, 2 * S.GRID)
-    row_aux = RowAux(pos_head, args.row_position_loss, coord_heads, args.row_coord_loss)
-    dist_head = aux_head(args.closer_sup > 0 and args.attn_sup > 0 and cfg.name == "qa", d, 3)
-    color_head = aux_head(args.closer_color and dist_head is not None, d, len(S.COLORS))
+    row_aux = RowAux(coord_heads, args.row_coord_loss)
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
@@ -1732,11 +1664,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               diff_head, args.diff_sup, gather_weight=args.gather_sup,
                               near_weight=args.near_sup,
                               relations=[[relation_of(q) for q, _ in t] for t in turns]
-                              if args.rel_gather else None,
-                              closer=[[q.startswith(S.CLOSER_PREFIX) for q, _ in t] for t in turns]
-                              if args.closer_sup > 0 else None,
-                              closer_weight=args.closer_sup, dist_head=dist_head,
-                              color_head=color_head)
+                              if args.rel_gather else None)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -1764,7 +1692,7 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                   " ".join(f"{k}={v:.2f}" for k, v in res.items()), flush=True)
         write_log(log_rows, args.log_dir)
         if step % 25 == 24:  # lets a stopped run be picked up (--resume)
-            torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{cfg.name}_latest.pt")
+            torch.save(state_of(model), Path("/tmp") / f"yopo_shapes_{cfg.name}_latest.pt")
 
 
 def replay_lrs(path: Optional[Path]) -> Optional[List[float]]:
@@ -1984,8 +1912,9 @@ def main():
     ap.add_argument("--replay-lr", type=Path, default=None,
                     help="loss.csv of an earlier run: stage 2 repeats its steps with its lrs")
     ap.add_argument("--vision-feature-layer", type=int, default=None, choices=(-2, -1),
-                    help="the tower's output the projector reads (default the model's, -2); -1 "
-                         "runs the 4th layer too (one tools/vit_nearest_layer.py trained)")
+                    help="the tower's output the projector reads (default: --resume's, which "
+                         "its state stores, else -2); -1 runs the last layer too (as "
+                         "tools/vit_nearest_layer.py's states do)")
     ap.add_argument("--vit-lr-scale", type=float, default=0.0,
                     help="stage-2 learning-rate factor of the ViT (0: frozen, as in LLaVA-1.5)")
     ap.add_argument("--log-every", type=int, default=10)
@@ -2036,18 +1965,6 @@ def main():
                     help="with --attn-sup-at mention: weight of supervised attention at the "
                          "answer row of \"closest to\" questions: head 1 two layers after "
                          "--attn-sup-layer looks at the answer's object")
-    ap.add_argument("--closer-sup", type=float, default=0.0,
-                    help="with --attn-sup-at mention: weight of supervised attention for "
-                         "\"Which is closer to the A, the B or the C?\" (the training-only "
-                         "type closer): in the layer after --attn-sup-layer B's and C's mention "
-                         "rows look at A's and the answer row at all three; in the layer after "
-                         "that the answer's rows look at the nearer one's mention row; distances "
-                         "and B + C - 2A are regressed at --diff-sup's layer (with --diff-sup's "
-                         "weight). See AttnSup.closer")
-    ap.add_argument("--closer-color", action="store_true",
-                    help="with --closer-sup: the candidates' mention rows must also name their "
-                         "object's colour (a linear head at --diff-sup's layer), and head 3 of "
-                         "layer 0 there looks at the colour word")
     ap.add_argument("--diff-sup", type=float, default=0.0,
                     help="with --attn-sup-at mention: weight of an auxiliary loss at the "
                          "answer row of two-object questions: a linear head gives the "
@@ -2063,10 +1980,6 @@ def main():
                     help="weight of an auxiliary loss in stages 1 and 2: a linear head gives "
                          "each projector row's patch row and column as coordinates "
                          "(row_coord_loss); the logged loss includes it")
-    ap.add_argument("--row-position-loss", type=float, default=0.0,
-                    help="weight of an auxiliary loss in stages 1 and 2: a linear head names "
-                         "each projector row's patch row and column (row_position_loss); the "
-                         "image steps' logged loss includes it")
     ap.add_argument("--vision-stop", type=int, default=0,
                     help="end stage 0 after this many steps of its --steps-vision schedule")
     ap.add_argument("--lr-scales", type=json.loads, default={},
@@ -2093,12 +2006,10 @@ def main():
     assert transformers.__version__ == "4.36.2", "the llava-hf layout is that of 4.36.2"
     if args.fetch_sup > 0 and args.attn_sup <= 0:
         ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
-    if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0 or
-            args.closer_sup > 0) and (args.attn_sup <= 0 or args.attn_sup_at != "mention"):
-        ap.error("--diff-sup, --gather-sup, --near-sup and --closer-sup build on the mentions' "
-                 "lookup: give --attn-sup with --attn-sup-at mention")
-    if args.closer_color and args.closer_sup <= 0:
-        ap.error("--closer-color adds to --closer-sup: give --closer-sup too")
+    if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0) and (
+            args.attn_sup <= 0 or args.attn_sup_at != "mention"):
+        ap.error("--diff-sup, --gather-sup and --near-sup build on the mentions' lookup: give "
+                 "--attn-sup with --attn-sup-at mention")
     if args.attn_sup > 0 and not args.independent_turns:
         ap.error("--attn-sup needs --independent-turns (it finds each turn's answer row by its "
                  "segment)")
@@ -2177,17 +2088,17 @@ def main():
         if cfg.steps:
             timings[cfg.name] = {"wall_s": round(time.time() - t, 1),
                                  "cpu_s": round(time.process_time() - c, 1)}
-        torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_after_{cfg.name}.pt")
+        torch.save(state_of(model), Path("/tmp") / f"yopo_shapes_after_{cfg.name}.pt")
     timings["total"] = {"wall_s": round(time.time() - t_all, 1),
                         "cpu_s": round(sum(v["cpu_s"] for v in timings.values()), 1)}
     write_log(rows, args.log_dir)
     write_svg(rows, args.log_dir / "loss.svg")
 
     if args.state_out:  # an intermediate invocation of a recipe (tools/train_shapes_recipe.sh)
-        torch.save(model.state_dict(), args.state_out)
+        torch.save(state_of(model), args.state_out)
         print(f"state written to {args.state_out}", flush=True)
         return
-    torch.save(model.state_dict(), Path("/tmp") / f"yopo_shapes_{args.out.name}_final.pt")
+    torch.save(state_of(model), Path("/tmp") / f"yopo_shapes_{args.out.name}_final.pt")
     save_checkpoint(model, args.tokenizer, args.out)
     if args.prune_plan:
         (args.out / "plan.json").write_text(args.prune_plan.read_text())

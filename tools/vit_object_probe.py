@@ -69,8 +69,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = T.build_model(0)
-    model.load_state_dict(torch.load(args.state))
+    model = T.load_state(args.state, seed=0)
     model.eval()
     Xtr, Ytr = object_features(model, "train", range(PROBE_SCENES, PROBE_SCENES + args.train),
                                args.rows)
