@@ -272,7 +272,20 @@
 #        the first new layer also regressing that centre (x, y, x^2 + y^2 in image widths, a
 #        linear head, weight 10): its squared error levelled at 0.018 (the targets' variance
 #        0.061: ~70% explained); accuracy 0.45, 4+ 0.42, mass 0.39, top 0.50. A sharper place
-#        would have to come from the frozen layers, that is from a new stage 0.
+#        would have to come from the frozen layers. 300 more with those trainable too (the
+#        embeddings and layers 1-3 at 0.3x, --anchor 1: their output's relative squared change,
+#        ~0.017): the centre's error fell to 0.011 (~82% explained) and layer 3's read-outs
+#        rose to 0.92 / 0.83 / 0.88, but accuracy 0.43, 4+ 0.39, mass 0.40, top 0.52. So a
+#        sharper place alone does not move it either; none of these states was kept.
+#      - The shape/colour/POPE gap to the 2026-11-29 checkpoint (its test figures: shape 56.4,
+#        colour 46.2, POPE 73.8 against run15's 50.0, 41.0, 68.4) is, for shape and colour,
+#        the test split's noise: on 150 val images (tools' PyTorch evaluation, f32) the
+#        2026-11-29 state gives shape 0.535, colour 0.361 against run15's 0.597, 0.435 (count
+#        0.627 / 0.613, size 0.727 / 0.653, POPE 0.704 / 0.683 with yes-ratios 0.50 / 0.37,
+#        position 0.473 / 0.753, nearest 0.256 / 0.188). What stands is POPE, where run15
+#        answers "no" too often (its training mix's yes/no answers are 49% yes).
+#        Averaging the two states' weights (WiSE-FT style, run15's share 0.75 / 0.5) did not
+#        combine them: POPE 0.695 / 0.711, but position 0.647 / 0.487.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.

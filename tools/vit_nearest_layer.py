@@ -24,8 +24,8 @@
 # objects, with what naming a uniformly drawn other object would get), and the last layer's
 # head 0's mass from an object's patches on the nearest object, on the object itself and on the
 # others, and how often the nearest gets the most of the others. state: OUT's model as a plain
-# state dict, which train_tiny_llava.py --resume builds to its depth (read the new layers with
-# --vision-feature-layer -1).
+# state dict, which train_tiny_llava.py --resume builds to its depth, with vision_feature_layer
+# -1 (the decoder reads the new layers).
 # Measured 2026-11-30 (tools/train_tiny_llava.py's header, sessions 23 and 24).
 """Train and measure new tower layers on the nearest other object of each patch."""
 
@@ -70,6 +70,7 @@ def load(path: str, n_new: int = 1):
     resumed = "head" in ck
     n_have = ck.get("new_layers", 1) if resumed else 1
     add_layers(model, n_have)
+    ck.pop(T.FEATURE_LAYER_KEY, None)
     model.load_state_dict(ck["model"] if resumed else ck)
     if resumed:
         head.load_state_dict(ck["head"])
@@ -83,20 +84,27 @@ def load(path: str, n_new: int = 1):
     return model.eval(), head, resumed
 
 
-def run_tower(model, px: torch.Tensor):
-    """The frozen first three layers, then the new ones: (the last one's patch rows, each new
-    layer's patch-to-patch attention, each new layer's patch rows)."""
-    vm = model.vision_tower.vision_model
-    with torch.no_grad():
-        h = vm.pre_layrnorm(vm.embeddings(px))
-        for layer in vm.encoder.layers[:3]:
-            h = layer(h, None, None)[0]
+def third_output(tower, px: torch.Tensor) -> torch.Tensor:
+    """A vision tower's third layer output (all tokens)."""
+    vm = tower.vision_model
+    h = vm.pre_layrnorm(vm.embeddings(px))
+    for layer in vm.encoder.layers[:3]:
+        h = layer(h, None, None)[0]
+    return h
+
+
+def run_tower(model, px: torch.Tensor, base_grad: bool = False):
+    """The first three layers (frozen unless base_grad), then the new ones: (the last one's
+    patch rows, each new layer's patch-to-patch attention, each new layer's patch rows, the
+    third layer's output)."""
+    with torch.set_grad_enabled(base_grad and torch.is_grad_enabled()):
+        h = h3 = third_output(model.vision_tower, px)
     atts, outs = [], []
-    for layer in vm.encoder.layers[3:]:
+    for layer in model.vision_tower.vision_model.encoder.layers[3:]:
         h, att = layer(h, None, None, output_attentions=True)
         atts.append(att[:, :, 1:, 1:])
         outs.append(h[:, 1:])
-    return h[:, 1:], atts, outs
+    return h[:, 1:], atts, outs, h3
 
 
 def batch(scenes):
@@ -143,11 +151,18 @@ def train(args):
         p.requires_grad = False
     for p in new.parameters():
         p.requires_grad = True
+    vm = model.vision_tower.vision_model
+    base = [vm.embeddings, vm.pre_layrnorm] + list(vm.encoder.layers[:3])
+    frozen = copy.deepcopy(model.vision_tower) if args.anchor else None
+    base_params = [p for m in base for p in m.parameters()] if args.anchor else []
+    for p in base_params:
+        p.requires_grad = True
     coord = torch.nn.Linear(T.VISION["hidden_size"], 3)
     if args.coord_sup:
         coord.load_state_dict(ck_coord(args.state) or coord.state_dict())
     opt = torch.optim.AdamW([{"params": list(new.parameters())},
-                             {"params": list(head.parameters()) + list(coord.parameters())}],
+                             {"params": list(head.parameters()) + list(coord.parameters())},
+                             {"params": base_params}],
                             lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warm = 1 if resumed else 20
     start = args.scene_start if args.scene_start is not None else (
@@ -158,9 +173,15 @@ def train(args):
         opt.param_groups[0]["lr"] = (args.lr * 0.5 * (1 + math.cos(math.pi * f)) *
                                      min(1, (step + 1) / warm))
         opt.param_groups[1]["lr"] = 2e-3
+        opt.param_groups[2]["lr"] = opt.param_groups[0]["lr"] * args.base_lr_scale
         x, y, n_obj, tgt, xy = batch([S.make_scene("train", start + step * BATCH + k)
                                       for k in range(BATCH)])
-        h, atts, outs = run_tower(model, x)
+        h, atts, outs, h3 = run_tower(model, x, base_grad=bool(args.anchor))
+        loss_b = torch.zeros(())
+        if args.anchor:  # the first three layers' output as it was, relative squared error
+            with torch.no_grad():
+                was = third_output(frozen, x)
+            loss_b = (h3 - was).pow(2).mean() / was.pow(2).mean()
         on = xy[..., 2] > 0
         loss_c = F.mse_loss(coord(outs[0][on]), xy[on]) if on.any() else torch.zeros(())
         lab = y >= 0
@@ -177,8 +198,9 @@ def train(args):
         k4 = keep & (n_obj.reshape(-1) >= 4)
         hist.append((float(loss_n), float(hit[keep].mean()),
                      float(hit[k4].mean()) if k4.any() else float("nan"), float(loss_a),
-                     float(loss_c)))
-        loss = loss_n + args.attn_sup * loss_a + args.coord_sup * loss_c
+                     float(loss_c), float(loss_b)))
+        loss = (loss_n + args.attn_sup * loss_a + args.coord_sup * loss_c +
+                args.anchor * loss_b)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -186,7 +208,8 @@ def train(args):
             a = np.array(hist[-10:])
             print(f"{step + 1} t={time.time() - t0:.0f} ce={a[:, 0].mean():.3f} "
                   f"acc={a[:, 1].mean():.3f} acc4+={np.nanmean(a[:, 2]):.3f} "
-                  f"attn={a[:, 3].mean():.3f} coord={a[:, 4].mean():.4f}", flush=True)
+                  f"attn={a[:, 3].mean():.3f} coord={a[:, 4].mean():.4f} "
+                  f"anchor={a[:, 5].mean():.4f}", flush=True)
     torch.save({"model": model.state_dict(), "head": head.state_dict(),
                 "coord": coord.state_dict(), "new_layers": len(new)}, args.out)
 
@@ -206,7 +229,7 @@ def evaluate(args):
             img, lab = S.render(sc, with_labels=True)
             fr = S.object_patch_fraction(lab, n).reshape(S.GRID * S.GRID, -1)
             idx, has = fr.argmax(-1), fr.max(-1) >= 0.25
-            h, atts, _ = run_tower(model, T.pixel_values(img)[None])
+            h, atts, _, _ = run_tower(model, T.pixel_values(img)[None])
             pred, a0 = head(h[0]).argmax(-1).numpy(), atts[-1][0, 0].numpy()
             sel = [object_patches(fr, j) for j in range(n)]
             for i_o in range(n):
@@ -232,12 +255,12 @@ def evaluate(args):
 
 
 def write_state(args):
-    """OUT's model as a plain state dict, for train_tiny_llava.py --resume (which builds the
-    tower as deep as the state; give it --vision-feature-layer -1 to read the new layers)."""
+    """OUT's model as a state dict for train_tiny_llava.py --resume (which builds the tower as
+    deep as the state), with vision_feature_layer -1: the decoder reads the new layers."""
     ck = torch.load(args.out)
     if "head" not in ck:
         sys.exit("state: give an OUT of `train`")
-    torch.save(ck["model"], args.state_out)
+    torch.save({**ck["model"], T.FEATURE_LAYER_KEY: torch.tensor(-1)}, args.state_out)
 
 
 def main():
@@ -252,6 +275,11 @@ def main():
     tr.add_argument("--coord-sup", type=float, default=0.0,
                     help="weight of a regression, by a linear head on the first new layer's "
                          "output, of each object patch's object centre (x, y, x^2 + y^2)")
+    tr.add_argument("--anchor", type=float, default=0.0,
+                    help="train the first three layers (and the embeddings) too, at "
+                         "--base-lr-scale times the lr, with this weight on the relative squared "
+                         "change of their output (what the decoder reads at feature layer -2)")
+    tr.add_argument("--base-lr-scale", type=float, default=0.3)
     tr.add_argument("--new-layers", type=int, default=1,
                     help="layers trained after the frozen three, each starting as the identity "
                          "(with --attn-sup, head 0 of each is supervised; continuing an OUT, the "
