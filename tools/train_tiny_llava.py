@@ -302,8 +302,9 @@
 #        fresh scenes, lr 1e-3): val accuracy (567 questions) 0.21 / 0.41 / 0.51 / 0.53 /
 #        0.55 after 250 / 1000 / 2000 / 3000 / 4000 steps (16k-256k questions): it learns,
 #        but at about a point per 30k questions. Hidden 256 was no faster per step (0.39 at
-#        1500 steps, 0.42 for 128). The shapes chain has shown its decoder a few tens of
-#        thousands of nearest questions in all (6-30% of each mix). Next: find, on the toy
+#        1500 steps, 0.42 for 128). By a rough count from the mixes, the shapes chain has
+#        shown its decoder some 50-100k nearest questions in all (text and image), where the
+#        toy was still at 0.41-0.45, below its chance. Next: find, on the toy
 #        (~0.4 s a step), what makes it learn fast (a curriculum from 2-3 objects, more
 #        heads, depth), then carry that to the text stage and the image.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
