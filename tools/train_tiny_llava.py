@@ -460,7 +460,7 @@ def state_of(model: LlavaForConditionalGeneration) -> Dict[str, torch.Tensor]:
 
 def load_state(path, seed: int = SEED, feature_layer: Optional[int] = None
                ) -> LlavaForConditionalGeneration:
-    """A model built to the depth of a state dict's tower, holding it, with the state's
+    """A model built to the depths of a state dict's tower and decoder, holding it, with its
     vision_feature_layer (FEATURE_LAYER if it has none: older states) unless feature_layer
     overrides it."""
     state = torch.load(path)
