@@ -62,8 +62,9 @@ def add_layers(model, n_new: int) -> None:
 
 
 def load(path: str, n_new: int = 1):
-    """(model, head, resumed) from a train_tiny_llava state dict or an OUT of this script; layers
-    beyond those it has (up to n_new after the first three) start as the identity."""
+    """(model, head, coordinate head, resumed) from a train_tiny_llava state dict or an OUT of
+    this script; layers beyond those it has (up to n_new after the first three) start as the
+    identity; a coordinate head it lacks starts at PyTorch's default init."""
     ck = torch.load(path)
     model = T.build_model(T.SEED)
     head = torch.nn.Linear(T.VISION["hidden_size"], T.N_COMBOS)
@@ -81,7 +82,10 @@ def load(path: str, n_new: int = 1):
             for m in (layer.self_attn.out_proj, layer.mlp.fc2):
                 m.weight.zero_()
                 m.bias.zero_()
-    return model.eval(), head, resumed
+    coord = torch.nn.Linear(T.VISION["hidden_size"], 3)  # --coord-sup's
+    if resumed and "coord" in ck:
+        coord.load_state_dict(ck["coord"])
+    return model.eval(), head, coord, resumed
 
 
 def third_output(tower, px: torch.Tensor) -> torch.Tensor:
@@ -139,13 +143,8 @@ def batch(scenes):
             torch.stack(xy))
 
 
-def ck_coord(path: str):
-    """The coordinate head an OUT of this script holds (None: none yet)."""
-    return torch.load(path).get("coord") if path else None
-
-
 def train(args):
-    model, head, resumed = load(args.state, args.new_layers)
+    model, head, coord, resumed = load(args.state, args.new_layers)
     new = model.vision_tower.vision_model.encoder.layers[3:]
     for p in model.parameters():
         p.requires_grad = False
@@ -157,9 +156,6 @@ def train(args):
     base_params = [p for m in base for p in m.parameters()] if args.anchor else []
     for p in base_params:
         p.requires_grad = True
-    coord = torch.nn.Linear(T.VISION["hidden_size"], 3)
-    if args.coord_sup:
-        coord.load_state_dict(ck_coord(args.state) or coord.state_dict())
     opt = torch.optim.AdamW([{"params": list(new.parameters())},
                              {"params": list(head.parameters()) + list(coord.parameters())},
                              {"params": base_params}],
@@ -215,7 +211,7 @@ def train(args):
 
 
 def evaluate(args):
-    model, head, resumed = load(args.out)
+    model, head, _, resumed = load(args.out)
     if not resumed:
         sys.exit("eval: give an OUT of `train`")
     res = {k: [] for k in ("acc", "acc4", "uniform4", "m_nearest", "m_self", "m_others",
