@@ -275,7 +275,8 @@ def main():
                     help="train the first three layers (and the embeddings) too, at "
                          "--base-lr-scale times the lr, with this weight on the relative squared "
                          "change of their output (what the decoder reads at feature layer -2)")
-    tr.add_argument("--base-lr-scale", type=float, default=0.3)
+    tr.add_argument("--base-lr-scale", type=float, default=None,
+                    help="with --anchor only (default 0.3)")
     tr.add_argument("--new-layers", type=int, default=1,
                     help="layers trained after the frozen three, each starting as the identity "
                          "(with --attn-sup, head 0 of each is supervised; continuing an OUT, the "
@@ -289,6 +290,11 @@ def main():
     st.add_argument("out")
     st.add_argument("state_out")
     args = ap.parse_args()
+    if args.cmd == "train":
+        if args.base_lr_scale is not None and not args.anchor:
+            ap.error("--base-lr-scale needs --anchor (the first three layers train only then)")
+        if args.base_lr_scale is None:
+            args.base_lr_scale = 0.3
     torch.manual_seed(0)
     torch.set_num_threads(2)
     {"train": train, "eval": evaluate, "state": write_state}[args.cmd](args)
