@@ -80,12 +80,12 @@ class Sample(NamedTuple):
     nearest: List[int]  # the answer's rows
 
 
-IMAGE_GRID = 16  # --coords image: cells a side (21 px; --grid)
+IMAGE_GRID = 16  # --coords image / cells: cells a side (21 px; --grid)
 BACKGROUND = BOS  # --coords image: the colour and shape of cells no object covers
 
 
 def image_rows(objs) -> List[int]:
-    """--coords image: per cell (row-major), the index of the object whose disc of 0.8 its
+    """--coords image / cells: per cell (row-major), the index of the object whose disc of 0.8 its
     radius holds the cell's centre (each object has at least the cell of its centre), or -1."""
     cell = S.SIZE / IMAGE_GRID
     c = (np.arange(IMAGE_GRID) + 0.5) * cell
@@ -155,7 +155,7 @@ def sample(split: str, index: int, coords: str) -> Optional[Sample]:
 
 class Toy(torch.nn.Module):
     """A LlamaForCausalLM whose place rows add a linear map of their features (and, with
-    --coords joint, their shape's embedding)."""
+    --coords joint, image or cells, their shape's embedding)."""
 
     def __init__(self, cfg: LlamaConfig, places: bool):
         super().__init__()
@@ -183,8 +183,8 @@ def attn_sup_loss(attentions, samples: List[Sample], fetch: int, lookup: int) ->
 
 
 def batch(samples):
-    """Token ids (right-padded), an extra token id whose embedding is added (--coords joint's
-    shapes; else -1), place features (zero but on place rows) and labels (-100 but on the
+    """Token ids (right-padded), an extra token id whose embedding is added (the shapes of
+    --coords joint, image and cells; else -1), place features (zero but on place rows) and labels (-100 but on the
     answers)."""
     n = max(len(s.tokens) for s in samples)
     ids = torch.zeros(len(samples), n, dtype=torch.long)
@@ -242,7 +242,7 @@ def main():
                     help="weight of attn_sup_loss (head 0 of --sup-layers' two layers)")
     ap.add_argument("--sup-layers", default="1,2", help="the fetch's and the lookup's layers")
     ap.add_argument("--batch", type=int, default=BATCH)
-    ap.add_argument("--grid", type=int, default=IMAGE_GRID, help="--coords image's cells a side")
+    ap.add_argument("--grid", type=int, default=IMAGE_GRID, help="--coords image / cells: cells a side")
     args = ap.parse_args()
     IMAGE_GRID = args.grid
     torch.set_num_threads(args.threads)
