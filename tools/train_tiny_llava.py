@@ -332,8 +332,8 @@
 #      - The whole raster, background cells included (144 rows, as the decoder reads 576
 #        image rows of which most are background), the same supervision (run with an earlier
 #        token numbering of the script, so a rerun is not bit for bit; ~2.2 s a step):
-#        0.13 / 0.18 / 0.36 / 0.44 / 0.59 after 750 / 1000 / 1250 / 1500 / 1750 steps, the
-#        answers naming no object 0.66 -> 0.05. It learns, but later: the background rows
+#        0.13 / 0.18 / 0.36 / 0.44 / 0.59 / 0.62 after 750 / 1000 / 1250 / 1500 / 1750 / 2000
+#        steps, the answers naming no object 0.66 -> 0.02. It learns, but later: the background rows
 #        slow it some 2x beyond the objects' own rows.
 #      - So the shapes chain's supervision is the right circuit, but the chain has shown it far
 #        fewer supervised nearest questions than the toy needs: a run of 150 steps at 30%
