@@ -61,7 +61,7 @@ N_FEATURES = 3 + 4 * 4
 
 
 def place_features(col: int, row: int, grid: int = S.GRID) -> List[float]:
-    """The features of a cell centre in --coords features (x, y in [0, 1])."""
+    """The place features of a cell centre (x, y in [0, 1]), for every --coords but tokens."""
     x, y = (col + 0.5) / grid, (row + 0.5) / grid
     out = [x, y, x * x + y * y]
     for k in range(1, 5):
@@ -80,20 +80,20 @@ class Sample(NamedTuple):
     nearest: List[int]  # the answer's rows
 
 
-IMAGE_GRID = 16  # --coords image / cells: cells a side (21 px; --grid)
+IMAGE_GRID = 16  # --grid's default: cells a side (21 px)
 BACKGROUND = BOS  # --coords image: the colour and shape of cells no object covers
 
 
-def image_rows(objs) -> List[int]:
+def image_rows(objs, grid: int) -> List[int]:
     """--coords image / cells: per cell (row-major), the index of the object whose disc of 0.8 its
     radius holds the cell's centre (each object has at least the cell of its centre), or -1."""
-    cell = S.SIZE / IMAGE_GRID
-    c = (np.arange(IMAGE_GRID) + 0.5) * cell
-    owner = np.full((IMAGE_GRID, IMAGE_GRID), -1)
+    cell = S.SIZE / grid
+    c = (np.arange(grid) + 0.5) * cell
+    owner = np.full((grid, grid), -1)
     for i, o in enumerate(objs):
         owner[(c[:, None] - o.cy) ** 2 + (c[None, :] - o.cx) ** 2 <= (0.8 * o.r) ** 2] = i
     for i, o in enumerate(objs):
-        owner[min(IMAGE_GRID - 1, int(o.cy // cell)), min(IMAGE_GRID - 1, int(o.cx // cell))] = i
+        owner[min(grid - 1, int(o.cy // cell)), min(grid - 1, int(o.cx // cell))] = i
     return owner.reshape(-1).tolist()
 
 
@@ -102,18 +102,18 @@ def ids_of(o) -> Tuple[int, int]:
     return COLOR0 + S.COLORS.index(o.color), SHAPE0 + S.SHAPES.index(o.shape)
 
 
-def raster_rows(objs, coords: str):
+def raster_rows(objs, coords: str, grid: int):
     """--coords image / cells: (tokens, features, each object's rows), a row per cell (row-major,
     --coords cells skips the background's): its object's colour token, with its shape token
     and the cell's place in the features."""
     toks, feats, rows = [BOS], {}, [[] for _ in objs]
-    for c, w in enumerate(image_rows(objs)):
+    for c, w in enumerate(image_rows(objs, grid)):
         if w < 0 and coords == "cells":
             continue
         if w >= 0:
             rows[w].append(len(toks))
         color, shape = ids_of(objs[w]) if w >= 0 else (BACKGROUND, BACKGROUND)
-        feats[len(toks)] = (shape, place_features(c % IMAGE_GRID, c // IMAGE_GRID, IMAGE_GRID))
+        feats[len(toks)] = (shape, place_features(c % grid, c // grid, grid))
         toks.append(color)
     return toks, feats, rows
 
@@ -138,7 +138,7 @@ def object_rows(objs, coords: str):
     return toks, feats, rows
 
 
-def sample(split: str, index: int, coords: str) -> Optional[Sample]:
+def sample(split: str, index: int, coords: str, grid: int = IMAGE_GRID) -> Optional[Sample]:
     """One question of a scene, or None (none has a clear nearest)."""
     objs = S.make_scene(split, index).objects
     items = [(j, S.clear_nearest(objs, j)) for j in range(len(objs))]
@@ -146,8 +146,8 @@ def sample(split: str, index: int, coords: str) -> Optional[Sample]:
     if not items:
         return None
     j, k = random.Random(index).choice(items)
-    toks, feats, rows = (raster_rows if coords in ("image", "cells") else object_rows)(objs,
-                                                                                       coords)
+    toks, feats, rows = (raster_rows(objs, coords, grid) if coords in ("image", "cells") else
+                         object_rows(objs, coords))
     toks += [QUERY, *ids_of(objs[j])]
     return Sample(toks + list(ids_of(objs[k])), len(toks), len(objs), feats,
                   [ids_of(o) for o in objs], rows[j], rows[k])
@@ -184,8 +184,8 @@ def attn_sup_loss(attentions, samples: List[Sample], fetch: int, lookup: int) ->
 
 def batch(samples):
     """Token ids (right-padded), an extra token id whose embedding is added (the shapes of
-    --coords joint, image and cells; else -1), place features (zero but on place rows) and labels (-100 but on the
-    answers)."""
+    --coords joint, image and cells; else -1), place features (zero but on place rows) and
+    labels (-100 but on the answers)."""
     n = max(len(s.tokens) for s in samples)
     ids = torch.zeros(len(samples), n, dtype=torch.long)
     extra = torch.full((len(samples), n), -1)
@@ -227,7 +227,6 @@ def answers(model, val) -> Dict[str, float]:
 
 
 def main():
-    global IMAGE_GRID
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("hidden", type=int)
     ap.add_argument("layers", type=int)
@@ -242,9 +241,9 @@ def main():
                     help="weight of attn_sup_loss (head 0 of --sup-layers' two layers)")
     ap.add_argument("--sup-layers", default="1,2", help="the fetch's and the lookup's layers")
     ap.add_argument("--batch", type=int, default=BATCH)
-    ap.add_argument("--grid", type=int, default=IMAGE_GRID, help="--coords image / cells: cells a side")
+    ap.add_argument("--grid", type=int, default=IMAGE_GRID,
+                    help="--coords image / cells: cells a side")
     args = ap.parse_args()
-    IMAGE_GRID = args.grid
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     raster = args.coords in ("image", "cells")
@@ -252,9 +251,9 @@ def main():
         vocab_size=VOCAB + (args.coords == "features"), hidden_size=args.hidden,
         intermediate_size=3 * args.hidden, num_hidden_layers=args.layers,
         num_attention_heads=args.heads, num_key_value_heads=args.heads,
-        max_position_embeddings=64 + IMAGE_GRID ** 2 * raster), places=args.coords != "tokens")
+        max_position_embeddings=64 + args.grid ** 2 * raster), places=args.coords != "tokens")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    val = [x for x in (sample("val", i, args.coords) for i in range(600)) if x]
+    val = [x for x in (sample("val", i, args.coords, args.grid) for i in range(600)) if x]
     chance = np.mean([1 / (s.count - 1) for s in val])
     chance3 = np.mean([1 / (s.count - 1) for s in val if s.count >= 3])
     print(f"hidden {args.hidden} layers {args.layers} heads {args.heads} coords {args.coords} "
@@ -264,7 +263,7 @@ def main():
     for step in range(args.steps):
         samples = []
         while len(samples) < args.batch:
-            x = sample("train", index, args.coords)
+            x = sample("train", index, args.coords, args.grid)
             index += 1
             if x:
                 samples.append(x)
