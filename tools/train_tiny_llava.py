@@ -342,6 +342,52 @@
 #        weighted up and --near-sup on (1000-2000 steps, ~7 s a step: over two sessions,
 #        continued by --resume), measured on val every few hundred steps, the other types
 #        kept in the mix so that they do not fall.
+#      Session 26 (2026-12-01; from run15, lr 5e-4 with --lr-scales LR4, none of it kept; "val"
+#      is 150 val images, tools' PyTorch evaluation, against run15's colour 0.435, count 0.613,
+#      shape 0.597, size 0.653, position 0.753, POPE 0.683 (yes-ratio 0.37), nearest 0.188):
+#      - The long run: 40% nearest questions, --near-sup 1, a 1000-step schedule (states every
+#        125 steps by --save-every). Nearest on 500 val images (366 questions; run15 0.194):
+#        0.175 / 0.178 / 0.186 after 125 / 250 / 375 steps (~17k nearest questions), while the
+#        other types fell (at 250: count 0.54, size 0.59, shape 0.56, position 0.72): stopped.
+#      - Why: the lookup is not the missing part. At the answer row of nearest questions (80
+#        val scenes of 3+ objects, 134 questions) layer 3's head 1 (what --near-sup trains) puts
+#        0.32 of its mass on the answer's object, 0.28 on the named one, and gives the answer
+#        the most mass of the other objects 0.61 of the time (run15; 0.56 after 250 steps of the
+#        long run). What is missing is the objects' identity on the way. Linear read-outs on
+#        run15 (200 val scenes; the colour on the 542 colour questions' named objects, the shape
+#        on the 485 shape questions'; tools/shapes_identity_diag.py): an object's mean image row
+#        gives its colour at 0.93 at the projector's output, 0.81 / 0.60 / 0.45 at layers 1 / 2
+#        / 3's inputs (the shape 0.99 throughout); layer 1's head 0, which --attn-sup trains to
+#        fetch the named object at the mention row (0.77 of its mass on it), outputs its colour
+#        at 0.25 and shape 0.56; the answer row at layer 3's input gives the colour at 0.40. The
+#        fetch carries the place (--fetch-sup) but not what the object is, and the rows lose
+#        the colour layer by layer.
+#      - F1 (300 steps, 15% nearest, --fetch-id 1 --near-id 1: the fetch's and the lookup's
+#        outputs must name their object's colour and shape through throw-away linear heads):
+#        --fetch-id 3.4 -> 1.9 nats, --near-id stayed at ~3.0-3.2 (uniform 3.17), the fetch's
+#        colour 0.27; val colour 0.456, count 0.627, shape 0.604, size 0.587, position 0.713,
+#        POPE 0.717 (yes-ratio 0.45), nearest 0.222.
+#      - F2 (as F1 with --row-id-loss 1: object rows name their object at layers 1-3's inputs):
+#        the rows' colour 1.00 at every layer, the fetch's colour 0.75, the mention row's at
+#        layer 2's input 0.48, the answer row's 0.40; val colour 0.463, count 0.567, shape
+#        0.569, size 0.613, position 0.747, POPE 0.713 (0.47), nearest 0.197.
+#      - F3 (300 more from F2, the same): --near-id 3.0 -> ~2.0, the fetch's colour 0.82, the
+#        mention row's at layer 2's input 0.73 (layer 3's 0.64), but the answer row's still
+#        0.39 at layers 2 and 3's inputs; val colour 0.510, count 0.560, shape 0.535, size
+#        0.640, position 0.713, POPE 0.665 (0.32), nearest 0.222 (0.210 on the 366 above); the
+#        lookup unchanged (0.35 on the answer, 0.20 on the named, top 0.53).
+#      - F4 (as F3 with layer 1's o_proj at 10x too, in case what the fetch adds to the mention
+#        row is drowned there, as layer 2's was for the place): the mention row's colour 0.72
+#        at layer 2's input, the answer row's 0.39 / 0.40; val colour 0.503, count 0.527, shape
+#        0.535, size 0.627, position 0.707, POPE 0.673 (0.38), nearest 0.162.
+#      - So the objects' identity now reaches the mention row, and colour questions gain
+#        (0.44 -> 0.50-0.51), but the other types fall by 2-9 points over 600 steps, and the
+#        step from the mention row to the answer row does not carry the identity: layer 2's
+#        head 2 looks at the mention row (--gather-sup, mass ~0.99) yet the answer row's colour
+#        stays at 0.39 from run15 to F4. Next: that head's output must name the mentioned
+#        object (as --fetch-id does for the fetch), or the answer row fetches the object
+#        itself (the toy's circuit); the shape questions' fetch ("the red object": 0.28 of
+#        the mass on it) may now move, as the rows carry the colour it must match.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.

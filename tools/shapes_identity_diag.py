@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# Where a shapes model loses what an object is (issue 8: colour, shape and nearest questions),
+# on validation scenes, from a state dict written by tools/train_tiny_llava.py or a checkpoint
+# directory:
+#
+#   1. identity: for the colour, shape and nearest questions whose named object fits one
+#      object, how linearly the named object's colour (on the colour questions, whose text names
+#      only its shape) and shape (on the shape questions, whose text names only its colour) can
+#      be read from: the mean of its image rows at each decoder layer's input (0: the
+#      projector's output); what layer 1's head 0 outputs at the mention's row (the fetch that
+#      --attn-sup-at mention trains) and the mix of layer 1's rows its attention takes; the
+#      mention's row and the answer row (the prompt's last row) at layers 2 and 3's inputs.
+#      Also that head's attention mass on the named object, per question type.
+#   2. lookup: at the answer row of the nearest questions of 3+ object scenes, each head of
+#      layer 3 (head 1 is what --near-sup trains): the mean attention mass on the answer's
+#      object, on the named object, on the other objects, on the background and on text, and
+#      how often the answer's object gets more mass than each other object.
+# Read-outs are one-vs-rest ridge regressions fitted on the even scenes and scored on the odd
+# ones and the other way round (the share of rows whose largest output is their class).
+#
+#   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_identity_diag.py STATE [SCENES]
+#       [--lookup-scenes N]
+"""Diagnose where a shapes model loses an object's colour and shape."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shapes_closer_diag as C  # noqa: E402
+import shapes_place_diag as D  # noqa: E402
+import synth_shapes as S  # noqa: E402
+import train_tiny_llava as T  # noqa: E402
+
+N_ROWS = S.GRID * S.GRID
+TYPES = ("color", "shape", "nearest")
+
+
+class Recorder(D.Recorder):
+    """D.Recorder, and layer 1's head outputs and layer 3's attention probabilities."""
+
+    def __init__(self):
+        super().__init__()
+        self.o1 = self.p3 = None
+
+    def attn_out(self, layer, out):
+        if layer == 1:
+            self.o1 = out.detach()
+        return super().attn_out(layer, out)
+
+    def attn_probs(self, layer, probs):
+        if layer == 3:
+            self.p3 = probs.detach()
+        return super().attn_probs(layer, probs)
+
+
+def object_rows(scene: S.Scene, label: np.ndarray) -> np.ndarray:
+    """[576, n_obj] bool: the patches each object covers at least a quarter of (any it touches
+    where it covers none that much), as --attn-sup counts them."""
+    cov = S.object_patch_fraction(label, len(scene.objects)).reshape(N_ROWS, -1)
+    return np.stack([cov[:, j] >= 0.25 if (cov[:, j] >= 0.25).any() else cov[:, j] > 0
+                     for j in range(len(scene.objects))], 1)
+
+
+def identity(model, tok: T.Tok, n_scenes: int) -> None:
+    """Part 1 (see the header), printed."""
+    feats: Dict[str, List[np.ndarray]] = {}
+    colour, shape, qtype, fold, mass = [], [], [], [], []
+    for i in range(n_scenes):
+        sc = S.make_scene("val", i)
+        img, label = S.render(sc, with_labels=True)
+        sel = torch.from_numpy(object_rows(sc, label))
+        rows = T.encode_images(model, T.pixel_values(img)[None])[0]
+        for qt in TYPES:
+            for q, a in S.questions_of_type(sc, qt, None):
+                text = f"{q}\n{S.SUFFIX}"
+                named = T.named_objects(sc, text, a)
+                off = T.mention_offsets(tok, text, a, "vicuna_v1")
+                if len(off) != 1 or not named:
+                    continue
+                j = named[0]
+                rec, k, n = D.prompt_pass(model, tok, rows, text, Recorder())
+                m = n - 1 - off[0]  # the mention's last token
+                img_rows = {L: (rows if L == 0 else rec.h[L][0, k:k + N_ROWS]) for L in range(4)}
+                w = rec.p1[0, 0, m, k:k + N_ROWS]
+                got = {f"image rows, layer {L} input": img_rows[L][sel[:, j]].mean(0)
+                       for L in range(4)}
+                got["layer 1 head 0 output, mention"] = rec.o1[0, 0, m]
+                got["layer 1 head 0's mix of rows"] = (
+                    w[:, None] * T.rms_normed(img_rows[1])).sum(0)
+                for L in (2, 3):
+                    got[f"mention row, layer {L} input"] = rec.h[L][0, m]
+                    got[f"answer row, layer {L} input"] = rec.h[L][0, n - 1]
+                for key, v in got.items():
+                    feats.setdefault(key, []).append(v.numpy().astype(np.float64))
+                mass.append(float(w[sel[:, j]].sum()))
+                o = sc.objects[j]
+                colour.append(S.COLORS.index(o.color))
+                shape.append(S.SHAPES.index(o.shape))
+                qtype.append(qt)
+                fold.append(i % 2)
+    colour, shape, qtype, fold, mass = map(np.array, (colour, shape, qtype, fold, mass))
+    c, s = qtype == "color", qtype == "shape"
+    print(f"identity ({n_scenes} val scenes; questions: " +
+          ", ".join(f"{t} {int((qtype == t).sum())}" for t in TYPES) + ")")
+    print("  layer 1 head 0's mass on the named object at the mention row: " +
+          ", ".join(f"{t} {mass[qtype == t].mean():.3f}" for t in TYPES))
+    print(f"  {'read from':34s} colour (colour qs)  shape (shape qs)")
+    for key, X in feats.items():
+        X = np.stack(X)
+        print(f"  {key:34s} {C.classify(X[c], colour[c], len(S.COLORS), fold[c]):18.3f}  "
+              f"{C.classify(X[s], shape[s], len(S.SHAPES), fold[s]):16.3f}")
+
+
+def lookup(model, tok: T.Tok, n_scenes: int) -> None:
+    """Part 2 (see the header), printed."""
+    per_head: Dict[int, List] = {}
+    for i in range(n_scenes):
+        sc = S.make_scene("val", i)
+        if len(sc.objects) < 3:
+            continue
+        img, label = S.render(sc, with_labels=True)
+        sel = object_rows(sc, label)
+        rows = T.encode_images(model, T.pixel_values(img)[None])[0]
+        for q, _, named, _, _, _, _ in D.nearest_passes(model, tok, sc, rows):
+            rec, k, n = D.prompt_pass(model, tok, rows, f"{q}\n{S.SUFFIX}", Recorder())
+            probs = rec.p3[0, :, n - 1].numpy()
+            for h, p in enumerate(probs):
+                on_img = p[k:k + N_ROWS]
+                per = on_img @ sel
+                others = [per[j] for j in range(len(sc.objects)) if j not in named]
+                per_head.setdefault(h, []).append(
+                    (per[named[1]], per[named[0]], sum(others), on_img[~sel.any(1)].sum(),
+                     1 - on_img.sum(), float(per[named[1]] > max(others))))
+    n_q = len(per_head.get(0, []))
+    print(f"lookup (layer 3 at the answer row; {n_q} nearest questions of 3+ object scenes "
+          f"among {n_scenes} val scenes)")
+    print("  head  answer  named  others  background  text  answer-top")
+    for h, v in sorted(per_head.items()):
+        a = np.mean(v, 0)
+        print(f"  {h:4d}  {a[0]:6.3f}  {a[1]:5.3f}  {a[2]:6.3f}  {a[3]:10.3f}  {a[4]:4.3f}  "
+              f"{a[5]:10.3f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("state", help="a state dict or a checkpoint directory")
+    ap.add_argument("scenes", type=int, nargs="?", default=200,
+                    help="val scenes for the identity read-outs")
+    ap.add_argument("--lookup-scenes", type=int, default=80,
+                    help="val scenes for the lookup (0: skip it)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = D.load(args.state)
+    tok = T.Tok(T.DEFAULT_TOKENIZER)
+    with torch.no_grad():
+        identity(model, tok, args.scenes)
+        if args.lookup_scenes > 0:
+            lookup(model, tok, args.lookup_scenes)
+
+
+if __name__ == "__main__":
+    main()
