@@ -384,9 +384,14 @@
 #        (0.44 -> 0.50-0.51), but the other types fall by 2-9 points over 600 steps, and the
 #        step from the mention row to the answer row does not carry the identity: layer 2's
 #        head 2 looks at the mention row (--gather-sup, mass ~0.99) yet the answer row's colour
-#        stays at 0.39 from run15 to F4. Next: that head's output must name the mentioned
-#        object (as --fetch-id does for the fetch), or the answer row fetches the object
-#        itself (the toy's circuit); the shape questions' fetch ("the red object": 0.28 of
+#        stays at 0.39 from run15 to F4.
+#      - F5 (150 steps from F3 with --gather-id 1: that head's output at the answer row must
+#        name the mentioned object): --gather-id 3.7 -> ~2.0 nats, but the answer row's colour
+#        0.40 / 0.42 at layers 2 / 3's inputs (the mention row's 0.78 / 0.70), and val colour
+#        fell to 0.374 (count 0.573, shape 0.521, size 0.620, position 0.707, POPE 0.709
+#        (0.41), nearest 0.197). Next: the answer row fetches the object itself (the toy's
+#        circuit, --attn-sup-at answer) for colour, shape and nearest questions, keeping the
+#        mention circuit for position; the shape questions' fetch ("the red object": 0.28 of
 #        the mass on it) may now move, as the rows carry the colour it must match.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
@@ -1087,6 +1092,11 @@ class AttnSup:
     id_weight: float = 0.0
     near_id_head: Optional[torch.nn.Module] = None
     near_id_weight: float = 0.0
+    # --gather-id: what --gather-sup's heads (2 + m of `layer + 1` at the answer row) output
+    # names the m-th mentioned object, through gather_id_head (questions without --rel-gather's
+    # relation)
+    gather_id_head: Optional[torch.nn.Module] = None
+    gather_id_weight: float = 0.0
 
 
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
@@ -1181,7 +1191,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     named object's patches, those it covers at least a quarter of), times sup.weight; plus
     sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
-    tg, seen, diff, near, gather, sdiff = [], set(), [], [], [], []
+    tg, seen, diff, near, gather, sdiff, gid = [], set(), [], [], [], [], []
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
             seen.add((b, k))
@@ -1204,6 +1214,8 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
                     continue
                 gather += [(b, 2 + m, int(idx_t[r]), int(idx_t[r]) - d)
                            for m, d in enumerate(sup.mentions[b][k][:2])]
+                gid += [(b, 2 + m, int(idx_t[r]), j)
+                        for m, j in enumerate(named[:len(sup.mentions[b][k][:2])])]
                 if sup.near_weight > 0 and len(named) == 2 and len(sup.mentions[b][k]) == 1:
                     near.append((b, 1, int(idx_t[r]), named[1]))
                 if len(named) == 2 and len(sup.mentions[b][k]) == 2 and sup.relations is None:
@@ -1252,6 +1264,14 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         if stats is not None:
             stats["gather_sup"] = float(term)
         loss = loss + sup.gather_weight * term
+    if gid and sup.gather_id_head is not None:
+        idx = torch.tensor([t[:3] for t in gid])
+        term = id_loss(sup.gather_id_head,
+                       rec.out[sup.layer + 1][idx[:, 0], idx[:, 1], idx[:, 2]],
+                       [scenes[b].objects[j] for b, _, _, j in gid])
+        if stats is not None:
+            stats["gather_id"] = float(term)
+        loss = loss + sup.gather_id_weight * term
     if near:
         term = log_mass(sup.layer + 2, near)
         if stats is not None:
@@ -1792,6 +1812,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
     row_aux.id_heads = {L: aux_head(True, d, n_id) for L in args.row_id_layers
                         if args.row_id_loss > 0 and lm_stage}
     row_aux.id_weight = args.row_id_loss
+    gather_id_head = aux_head(args.gather_id > 0 and args.gather_sup > 0 and cfg.name == "qa",
+                              d // TEXT["num_attention_heads"], n_id)
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
@@ -1868,7 +1890,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               relations=[[relation_of(q) for q, _ in t] for t in turns]
                               if args.rel_gather else None,
                               id_head=id_head, id_weight=args.fetch_id,
-                              near_id_head=near_id_head, near_id_weight=args.near_id)
+                              near_id_head=near_id_head, near_id_weight=args.near_id,
+                              gather_id_head=gather_id_head, gather_id_weight=args.gather_id)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -2210,6 +2233,9 @@ def main():
     ap.add_argument("--near-id", type=float, default=0.0,
                     help="with --near-sup: likewise for what the nearest lookup fetched (the "
                          "answer's object)")
+    ap.add_argument("--gather-id", type=float, default=0.0,
+                    help="with --gather-sup: likewise for what the gather heads bring to the "
+                         "answer row (the mentioned objects; not for --rel-gather's relations)")
     ap.add_argument("--save-every", type=int, default=0,
                     help="with --state-out: every this many stage-2 steps, also write the state "
                          "so far beside it (NAME.stepN.pt), to measure a long run as it goes")
@@ -2238,6 +2264,8 @@ def main():
         ap.error("--fetch-id acts on the heads that --attn-sup supervises: give --attn-sup too")
     if args.near_id > 0 and args.near_sup <= 0:
         ap.error("--near-id acts on the head that --near-sup supervises: give --near-sup too")
+    if args.gather_id > 0 and args.gather_sup <= 0:
+        ap.error("--gather-id acts on the heads that --gather-sup supervises: give --gather-sup")
     if args.fetch_sup > 0 and args.attn_sup <= 0:
         ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
     if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0) and (
