@@ -1101,7 +1101,7 @@ class AttnSup:
 
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
     """Cross-entropy of head(got)'s first len(S.COLORS) outputs for the objects' colours plus
-    that of the rest for their shapes (--fetch-id, --near-id)."""
+    that of the rest for their shapes (--fetch-id, --near-id, --gather-id, --row-id-loss)."""
     out = head(got)
     nc = len(S.COLORS)
     color = torch.tensor([S.COLORS.index(o.color) for o in objs])
@@ -1327,7 +1327,8 @@ def row_id_loss(head: torch.nn.Module, rows: torch.Tensor, masks: List[np.ndarra
     name the colour and shape of the object that covers most of it through a throw-away linear
     head (id_loss), so that the image rows keep the object's identity through the decoder
     (measured on run15: a linear read-out of the colour from an object's mean image row fell
-    from 0.91 at the projector's output to 0.58 at layer 3's input; the shape stayed 0.99)."""
+    from 0.93 at the projector's output to 0.45 at layer 3's input; the shape stayed 0.99;
+    tools/shapes_identity_diag.py)."""
     bs, ps, objs = [], [], []
     for b, (m, sc) in enumerate(zip(masks, scenes)):
         for p in np.nonzero(m.max(1) >= 0.25)[0]:
@@ -1347,7 +1348,7 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     aux = aux or RowAux()
     coord_heads = aux.coord_heads
     masks = []
-    if sup is not None or coord_heads or aux.id_heads:  # both use the objects' patch coverage
+    if sup is not None or coord_heads or aux.id_heads:  # all use the objects' patch coverage
         imgs = []
         for sc in scenes:
             img, lab = S.render(sc, with_labels=True)
