@@ -59,11 +59,10 @@ class Recorder(D.Recorder):
 
 
 def object_rows(scene: S.Scene, label: np.ndarray) -> np.ndarray:
-    """[576, n_obj] bool: the patches each object covers at least a quarter of (any it touches
-    where it covers none that much), as --attn-sup counts them."""
+    """[576, n_obj] bool: each object's patches, as --attn-sup counts them
+    (T.object_patches)."""
     cov = S.object_patch_fraction(label, len(scene.objects)).reshape(N_ROWS, -1)
-    return np.stack([cov[:, j] >= 0.25 if (cov[:, j] >= 0.25).any() else cov[:, j] > 0
-                     for j in range(len(scene.objects))], 1)
+    return np.stack([T.object_patches(cov[:, j]) for j in range(len(scene.objects))], 1)
 
 
 def identity(model, tok: T.Tok, n_scenes: int) -> None:

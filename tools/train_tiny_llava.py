@@ -1250,10 +1250,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         """-log of the attention mass, mean over targets (b, head, row, object), on the
         object's patches (those it covers at least a quarter of)."""
         idx = torch.tensor([t[:3] for t in tgs])
-        sel = []
-        for b, _, _, j in tgs:
-            cov = masks[b][:, j]
-            sel.append(cov >= 0.25 if (cov >= 0.25).any() else cov > 0)
+        sel = [object_patches(masks[b][:, j]) for b, _, _, j in tgs]
         # one gather (indexing term by term made a probs-sized gradient per term)
         rows = rec.probs[layer][idx[:, 0], idx[:, 1], idx[:, 2], s0:s0 + S.GRID * S.GRID]
         return -torch.log((rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
@@ -1264,11 +1261,14 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         if stats is not None:
             stats["gather_sup"] = float(term)
         loss = loss + sup.gather_weight * term
+    def id_term(head: torch.nn.Module, layer: int, tgs) -> torch.Tensor:
+        """id_loss of what head h of `layer` output at targets (b, h, row, object)."""
+        idx = torch.tensor([t[:3] for t in tgs])
+        return id_loss(head, rec.out[layer][idx[:, 0], idx[:, 1], idx[:, 2]],
+                       [scenes[b].objects[j] for b, _, _, j in tgs])
+
     if gid and sup.gather_id_head is not None:
-        idx = torch.tensor([t[:3] for t in gid])
-        term = id_loss(sup.gather_id_head,
-                       rec.out[sup.layer + 1][idx[:, 0], idx[:, 1], idx[:, 2]],
-                       [scenes[b].objects[j] for b, _, _, j in gid])
+        term = id_term(sup.gather_id_head, sup.layer + 1, gid)
         if stats is not None:
             stats["gather_id"] = float(term)
         loss = loss + sup.gather_id_weight * term
@@ -1278,10 +1278,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             stats["near_sup"] = float(term)
         loss = loss + sup.near_weight * term
         if sup.near_id_head is not None:
-            idx = torch.tensor([t[:3] for t in near])
-            term = id_loss(sup.near_id_head,
-                           rec.out[sup.layer + 2][idx[:, 0], idx[:, 1], idx[:, 2]],
-                           [scenes[b].objects[j] for b, _, _, j in near])
+            term = id_term(sup.near_id_head, sup.layer + 2, near)
             if stats is not None:
                 stats["near_id"] = float(term)
             loss = loss + sup.near_id_weight * term
@@ -1300,9 +1297,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             stats["fetch_sup"] = float(fetch)
         loss = loss + sup.fetch_weight * fetch
     if sup.id_head is not None:
-        idx = torch.tensor([t[:3] for t in tg])
-        term = id_loss(sup.id_head, rec.out[sup.layer][idx[:, 0], idx[:, 1], idx[:, 2]],
-                       [scenes[b].objects[j] for b, _, _, j in tg])
+        term = id_term(sup.id_head, sup.layer, tg)
         if stats is not None:
             stats["fetch_id"] = float(term)
         loss = loss + sup.id_weight * term
@@ -1319,6 +1314,13 @@ class RowAux:
     # --row-id-loss: id_weight times row_id_loss of each id_heads[layer] (--row-id-layers)
     id_heads: Dict[int, torch.nn.Module] = field(default_factory=dict)
     id_weight: float = 0.0
+
+
+def object_patches(cov: np.ndarray) -> np.ndarray:
+    """The patches (bool, [576]) that count as an object's, from its coverage of each patch:
+    those it covers at least a quarter of, or, for an object that covers none that much, those
+    it touches (--attn-sup's attention targets)."""
+    return cov >= 0.25 if (cov >= 0.25).any() else cov > 0
 
 
 def row_id_loss(head: torch.nn.Module, rows: torch.Tensor, masks: List[np.ndarray],
@@ -1803,16 +1805,16 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
     diff_head = aux_head(args.diff_sup > 0 and args.attn_sup > 0 and cfg.name == "qa", d, 2)
     coord_heads = {L: aux_head(True, d, 2) for L in args.row_coord_layers
                    if args.row_coord_loss > 0 and lm_stage}
-    row_aux = RowAux(coord_heads, args.row_coord_loss)
-    # (made after the others: a head drawn first would change their initial draws)
+    # (the identity heads are drawn after the others: one drawn first would change their
+    # initial draws)
     n_id = len(S.COLORS) + len(S.SHAPES)
     id_head = aux_head(args.fetch_id > 0 and args.attn_sup > 0 and cfg.name == "qa",
                        d // TEXT["num_attention_heads"], n_id)
     near_id_head = aux_head(args.near_id > 0 and args.near_sup > 0 and cfg.name == "qa",
                             d // TEXT["num_attention_heads"], n_id)
-    row_aux.id_heads = {L: aux_head(True, d, n_id) for L in args.row_id_layers
-                        if args.row_id_loss > 0 and lm_stage}
-    row_aux.id_weight = args.row_id_loss
+    id_heads = {L: aux_head(True, d, n_id) for L in args.row_id_layers
+                if args.row_id_loss > 0 and lm_stage}
+    row_aux = RowAux(coord_heads, args.row_coord_loss, id_heads, args.row_id_loss)
     gather_id_head = aux_head(args.gather_id > 0 and args.gather_sup > 0 and cfg.name == "qa",
                               d // TEXT["num_attention_heads"], n_id)
     decay_groups = []

@@ -47,12 +47,6 @@ import train_tiny_llava as T  # noqa: E402
 BATCH = 16
 
 
-def object_patches(fr: np.ndarray, j: int) -> np.ndarray:
-    """The patches object j covers at least a quarter of (any it touches if none)."""
-    cov = fr[:, j]
-    return cov >= 0.25 if (cov >= 0.25).any() else cov > 0
-
-
 def add_layers(model, n_new: int) -> None:
     """Give the tower n_new layers after its first three (the 4th and n_new - 1 more)."""
     enc = model.vision_tower.vision_model.encoder
@@ -134,7 +128,7 @@ def batch(scenes):
                 continue
             o = sc.objects[jn]
             y[has & (idx == i)] = S.COMBOS.index((o.color, o.shape))
-            t[np.ix_(has & (idx == i), object_patches(fr, jn))] = 1.0
+            t[np.ix_(has & (idx == i), T.object_patches(fr[:, jn]))] = 1.0
         ys.append(torch.from_numpy(y))
         ns.append(torch.full((n_p,), len(sc.objects)))
         tg.append(torch.from_numpy(t))
@@ -227,7 +221,7 @@ def evaluate(args):
             idx, has = fr.argmax(-1), fr.max(-1) >= 0.25
             h, atts, _, _ = run_tower(model, T.pixel_values(img)[None])
             pred, a0 = head(h[0]).argmax(-1).numpy(), atts[-1][0, 0].numpy()
-            sel = [object_patches(fr, j) for j in range(n)]
+            sel = [T.object_patches(fr[:, j]) for j in range(n)]
             for i_o in range(n):
                 jn = S.clear_nearest(sc.objects, i_o)
                 rows = np.where(has & (idx == i_o))[0]
