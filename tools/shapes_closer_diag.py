@@ -4,7 +4,9 @@
 # written by tools/train_tiny_llava.py or a checkpoint directory (issue 8):
 #
 #   1. greedy accuracy on up to 3 closer questions per scene, how often the answer is one of the
-#      two named candidates and how often it is the first named;
+#      two named candidates and how often it is the first named (with --yn, the yes/no form
+#      "Is the A closer to the B than to the C?", synth_shapes "closer_yn": up to 4 questions per
+#      scene, how often the answer is yes);
 #   2. at the answer row (the prompt's last row), how linearly each decoder layer's input gives
 #      u = B + C - 2A (x and y) and |B - A|^2 - |C - A|^2 (what the former --closer-sup built on:
 #      |B - A|^2 - |C - A|^2 = u . (B - C));
@@ -17,7 +19,8 @@
 # and shape one-vs-rest, the largest output).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_closer_diag.py STATE [SCENES]
-"""Diagnose the shapes model on the two-choice nearest question."""
+#       [--yn]
+"""Diagnose the shapes model on the two-choice nearest question (or its yes/no form)."""
 
 import math
 import sys
@@ -52,11 +55,13 @@ def classify(X: np.ndarray, y: np.ndarray, k: int, fold: np.ndarray) -> float:
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__ + "\nusage: shapes_closer_diag.py STATE|CHECKPOINT_DIR [SCENES]")
+    yn = "--yn" in sys.argv
+    argv = [a for a in sys.argv if a != "--yn"]
+    if len(argv) < 2:
+        sys.exit(__doc__ + "\nusage: shapes_closer_diag.py STATE|CHECKPOINT_DIR [SCENES] [--yn]")
     torch.set_num_threads(2)
-    model = D.load(sys.argv[1])
-    n_scenes = int(sys.argv[2]) if len(sys.argv) > 2 else 80
+    model = D.load(argv[1])
+    n_scenes = int(argv[2]) if len(argv) > 2 else 80
     tok = T.Tok(T.DEFAULT_TOKENIZER)
     n = ok = named = first = 0
     feats = {L: [] for L in range(4)}
@@ -66,17 +71,21 @@ def main():
     with torch.no_grad():
         for i in range(n_scenes):
             sc = S.make_scene("val", i)
-            qs = S.questions_of_type(sc, "closer", None)
-            qs = qs[::max(1, len(qs) // 3)][:3]
+            qs = S.questions_of_type(sc, "closer_yn" if yn else "closer", None)
+            per = 4 if yn else 3
+            qs = qs[::max(1, len(qs) // per)][:per]
             if not qs:
                 continue
             img = S.render(sc)
             texts = [f"{q}\n{S.SUFFIX}" for q, _ in qs]
             for (q, a), (out, _) in zip(qs, T.answer_questions(model, tok, img, texts)):
                 got = S.normalize_answer(out)
-                b, c = q.rstrip("?").split(", the ")[1].split(" or the ")
                 n += 1
                 ok += got == S.normalize_answer(a)
+                if yn:
+                    first += got == "yes"
+                    continue
+                b, c = q.rstrip("?").split(", the ")[1].split(" or the ")
                 named += got in (b, c)
                 first += got == b
             rows = model.multi_modal_projector(T.vision_features(
@@ -106,8 +115,11 @@ def main():
                                     math.hypot(o.cx - oa.cx, o.cy - oa.cy)))
                     m_fold.append(i % 2)
     print(f"{n_scenes} validation scenes")
-    print(f"1. closer: accuracy {ok / n:.3f} ({n}); answers one of the two candidates "
-          f"{named / n:.2f}, the first named {first / n:.2f}")
+    if yn:
+        print(f"1. closer_yn: accuracy {ok / n:.3f} ({n}); answers yes {first / n:.2f}")
+    else:
+        print(f"1. closer: accuracy {ok / n:.3f} ({n}); answers one of the two candidates "
+              f"{named / n:.2f}, the first named {first / n:.2f}")
     y, f = np.array(target), np.array(fold)
     print(f"2. answer row, corr of a linear read-out ({len(y)} questions): u_x / u_y / "
           f"|B-A|^2 - |C-A|^2")

@@ -78,8 +78,10 @@ TRAINING_ONLY_TYPES = ("exist_color", "exist_shape", "count_color", "size_by_col
 # question rng, so adding it changed no other question stream. "closer" ("Which is closer to
 # the red circle, the blue square or the green star?"), the two-choice form of the nearest
 # question, is not in the test split yet (no shipped checkpoint answers it, see
-# tools/train_tiny_llava.py's header); it does not draw from the rng either.
-PLACE_TYPES = ("place", "closer")
+# tools/train_tiny_llava.py's header); it does not draw from the rng either. "closer_yn" ("Is
+# the red circle closer to the blue square than to the green star?"), its yes/no form: both
+# orders of every clear pair, so yes and no are equally many within each scene (no rng either).
+PLACE_TYPES = ("place", "closer", "closer_yn")
 # "closer": the nearer of the two named objects is at most this share of the other's distance
 CLOSER_RATIO = 0.6
 # "nearest": the nearest other object is at most this share of the second nearest's distance
@@ -87,6 +89,7 @@ NEAREST_RATIO = 0.75
 # How the nearest and the closer questions begin; tools/train_tiny_llava.py tells them by these
 NEAREST_PREFIX = "Which object is closest to the "
 CLOSER_PREFIX = "Which is closer to the "
+CLOSER_YN_WORDS = (" closer to the ", " than to the ")  # both in every closer_yn question
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,6 +501,18 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
                 first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
                 out.append((f"{CLOSER_PREFIX}{a.name}, the {first.name} or the "
                             f"{second.name}?", (b if db < dc else c).name))
+    elif qtype == "closer_yn":
+        # "Is the A closer to the B than to the C?" for every A and ordered pair B, C of the
+        # other objects where one is clearly nearer: yes iff B is
+        for ia, a in enumerate(objs):
+            others = [j for j in range(len(objs)) if j != ia]
+            for ib, ic in itertools.permutations(others, 2):
+                b, c = objs[ib], objs[ic]
+                db = math.hypot(a.cx - b.cx, a.cy - b.cy)
+                dc = math.hypot(a.cx - c.cx, a.cy - c.cy)
+                if min(db, dc) <= CLOSER_RATIO * max(db, dc):
+                    out.append((f"Is the {a.name}{CLOSER_YN_WORDS[0]}{b.name}"
+                                f"{CLOSER_YN_WORDS[1]}{c.name}?", "yes" if db < dc else "no"))
     elif qtype == "place":
         for o in objs:
             if abs(o.cx - SIZE / 2) >= 40:

@@ -393,6 +393,31 @@
 #        circuit, --attn-sup-at answer) for colour, shape and nearest questions, keeping the
 #        mention circuit for position; the shape questions' fetch ("the red object": 0.28 of
 #        the mass on it) may now move, as the rows carry the colour it must match.
+#      Session 27 (2026-12-01; /tmp did not survive, so every run starts from the shipped
+#      models/yopo-shapes-dense, read back as f32 (run15 rounded to bf16); lr 5e-4 with the REL
+#      options of tools/train_shapes_place.sh): the yes/no form, "Is the A closer to the B than
+#      to the C?" (synth_shapes "closer_yn", training only; both orders of each clear pair, so
+#      yes and no are even; chance 0.5), with its circuit supervised (--closer-yn-sup, session
+#      22's c4 decomposition: u = B + C - 2A gathered at the answer row, layer 3's head 1 picks
+#      the nearer candidate's mention row, whose role (first or second candidate) is the answer),
+#      measured on 130 questions of 100 val scenes (two per scene, one yes, one no) and by
+#      tools/shapes_closer_diag.py --yn (198 questions of 80 val scenes). Not kept:
+#      - the shipped model, never shown the form: 0.415 (mostly yes);
+#      - Y1 (300 steps, 30% closer_yn, weight 1): 0.500 / 0.469 / 0.431 after 100 / 200 / 300;
+#        u at layer 3's input (corr) 0.55 / 0.64; the pick gives the nearer more mass 0.65 of
+#        the time (0.58 of its mass); the candidates' rows tell their role (--closer-yn-sup's
+#        role term ~0.01 nats);
+#      - Y2 (200 more, 45% closer_yn, weight 3, layer 3's q_proj and k_proj at 20x): 0.492;
+#        the pick 0.65, u 0.59 / 0.66;
+#      - Y3 (150 more, weight 1, --closer-yn-out: the pick's output must give the answer): that
+#        term stayed at ~0.67-0.72 nats (ln 2 = 0.69); 0.480, the pick 0.63.
+#      - So the yes/no form stops where the two-choice form did: the pick, at ~0.65, is what
+#        limits it, and a pick that splits its mass 0.6 / 0.4 passes too little of the role
+#        on. The pick is a product of two noisy places: u (corr ~0.6) and each candidate's
+#        offset from A on its mention row (x 0.55, y 0.70 at layer 3's input). Those come from
+#        the mention's fetch (layer 1, head 0), which puts 0.63-0.74 of its mass on the named
+#        object (shapes_place_diag.py on the shipped model, 60 val scenes), the rest mostly on
+#        other objects: a sharper fetch comes first, for every relation question.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -1097,6 +1122,19 @@ class AttnSup:
     # relation)
     gather_id_head: Optional[torch.nn.Module] = None
     gather_id_weight: float = 0.0
+    # --closer-yn-sup (mention mode): closer_yn[b][k] = whether turn k asks "Is the A closer to
+    # the B than to the C?" (synth_shapes "closer_yn"). |B - A|^2 - |C - A|^2 = u . (B - C)
+    # with u = B + C - 2A, so: in layer `layer + 1` at the answer row heads 2 and 0 look at B's
+    # and C's mention rows half each and heads 3 and 1 at A's (as --rel-gather's heads add and
+    # subtract); at diff_layer's input the answer row gives u and B's and C's mention rows
+    # which of the two they are (B: 1, C: 0) through the throw-away linear closer_yn_head; and
+    # head 1 of layer `layer + 2` at the answer row looks at the nearer one's mention row, whose
+    # role is then the answer (yes for B), which that head's output must give through the
+    # throw-away linear closer_yn_out (--closer-yn-out). All weighted closer_yn_weight
+    closer_yn: Optional[List[List[bool]]] = None
+    closer_yn_weight: float = 0.0
+    closer_yn_head: Optional[torch.nn.Module] = None
+    closer_yn_out: Optional[torch.nn.Module] = None
 
 
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
@@ -1111,6 +1149,11 @@ def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torc
 
 _RELATIONS = (("to the left of", "left"), ("to the right of", "right"), (" above ", "above"),
               (" below ", "below"), ("Which side of the ", "side"))
+
+
+def is_closer_yn(question: str) -> bool:
+    """Whether a question is synth_shapes' "Is the A closer to the B than to the C?"."""
+    return question.startswith("Is the ") and all(w in question for w in S.CLOSER_YN_WORDS)
 
 
 def relation_of(question: str) -> Optional[str]:
@@ -1192,6 +1235,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     sup.fetch_weight times the mean squared error of the fetch head's (y, x) for that object's
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
     tg, seen, diff, near, gather, sdiff, gid = [], set(), [], [], [], [], []
+    y_gather, y_pick, y_u, y_role, y_yes = [], [], [], [], []  # --closer-yn-sup
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
             seen.add((b, k))
@@ -1202,6 +1246,21 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             else:
                 tg += [(b, 0, int(idx_t[r]) - d, j)
                        for d, j in zip(sup.mentions[b][k], named)]
+                if (sup.closer_yn is not None and sup.closer_yn[b][k] and len(named) == 3
+                        and len(sup.mentions[b][k]) == 3):
+                    row = int(idx_t[r])
+                    (da, db, dc), (a, o_b, o_c) = sup.mentions[b][k], (
+                        scenes[b].objects[j] for j in named)
+                    y_gather += [(b, h, row, row - dm) for h, dm in (
+                        (2, db), (2, dc), (0, db), (0, dc), (3, da), (1, da))]
+                    y_u.append((b, row, [(o_b.cx + o_c.cx - 2 * a.cx) / S.SIZE,
+                                         (o_b.cy + o_c.cy - 2 * a.cy) / S.SIZE]))
+                    y_role += [(b, row - db, 1.0), (b, row - dc, 0.0)]
+                    nearer_b = (math.hypot(o_b.cx - a.cx, o_b.cy - a.cy)
+                                < math.hypot(o_c.cx - a.cx, o_c.cy - a.cy))
+                    y_pick.append((b, 1, row, row - (db if nearer_b else dc)))
+                    y_yes.append(float(nearer_b))
+                    continue
                 rel = sup.relations[b][k] if sup.relations is not None else None
                 if rel is not None and len(named) == 2 and len(sup.mentions[b][k]) == 2:
                     off = dict(zip(named, sup.mentions[b][k]))
@@ -1256,6 +1315,23 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         return -torch.log((rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
                           + 1e-6).mean()
 
+    if y_gather and sup.closer_yn_head is not None:
+        terms = {"cyn_gather": log_row_mass(sup.layer + 1, y_gather),
+                 "cyn_pick": log_row_mass(sup.layer + 2, y_pick),
+                 "cyn_u": F.mse_loss(sup.closer_yn_head(at_rows(y_u))[:, :2],
+                                     torch.tensor([t[2] for t in y_u])),
+                 "cyn_role": F.binary_cross_entropy_with_logits(
+                     sup.closer_yn_head(at_rows(y_role))[:, 2],
+                     torch.tensor([t[2] for t in y_role]))}
+        if sup.closer_yn_out is not None:
+            idx = torch.tensor([t[:3] for t in y_pick])
+            terms["cyn_out"] = F.binary_cross_entropy_with_logits(
+                sup.closer_yn_out(rec.out[sup.layer + 2][idx[:, 0], idx[:, 1], idx[:, 2]])[:, 0],
+                torch.tensor(y_yes))
+        for name, term in terms.items():
+            if stats is not None:
+                stats[name] = float(term)
+            loss = loss + sup.closer_yn_weight * term
     if gather and sup.gather_weight > 0:
         term = log_row_mass(sup.layer + 1, gather)
         if stats is not None:
@@ -1372,7 +1448,8 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     else:
         pos, bias = torch.arange(T), causal_bias(T)
     deep = [L for L in {**coord_heads, **aux.id_heads} if L > 0] + (
-        [sup.diff_layer] if sup is not None and sup.diff_head is not None else [])
+        [sup.diff_layer] if sup is not None and (sup.diff_head is not None
+                                                 or sup.closer_yn_head is not None) else [])
     rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2]
                         if sup is not None else [], deep)
            if sup is not None or deep else hooks)
@@ -1817,6 +1894,9 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
     row_aux = RowAux(coord_heads, args.row_coord_loss, id_heads, args.row_id_loss)
     gather_id_head = aux_head(args.gather_id > 0 and args.gather_sup > 0 and cfg.name == "qa",
                               d // TEXT["num_attention_heads"], n_id)
+    closer_yn_head = aux_head(args.closer_yn_sup > 0 and cfg.name == "qa", d, 3)
+    closer_yn_out = aux_head(args.closer_yn_out and closer_yn_head is not None,
+                             d // TEXT["num_attention_heads"], 1)
     decay_groups = []
     for g in groups:
         decay = [p for p in g["params"] if p.ndim >= 2]
@@ -1894,7 +1974,11 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               if args.rel_gather else None,
                               id_head=id_head, id_weight=args.fetch_id,
                               near_id_head=near_id_head, near_id_weight=args.near_id,
-                              gather_id_head=gather_id_head, gather_id_weight=args.gather_id)
+                              gather_id_head=gather_id_head, gather_id_weight=args.gather_id,
+                              closer_yn=[[is_closer_yn(q) for q, _ in t] for t in turns]
+                              if closer_yn_head is not None else None,
+                              closer_yn_weight=args.closer_yn_sup, closer_yn_head=closer_yn_head,
+                              closer_yn_out=closer_yn_out)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -2239,6 +2323,12 @@ def main():
     ap.add_argument("--gather-id", type=float, default=0.0,
                     help="with --gather-sup: likewise for what the gather heads bring to the "
                          "answer row (the mentioned objects; not for --rel-gather's relations)")
+    ap.add_argument("--closer-yn-sup", type=float, default=0.0,
+                    help="(mention mode) supervise the circuit of the yes/no \"Is the A closer "
+                         "to the B than to the C?\" (synth_shapes closer_yn): see "
+                         "AttnSup.closer_yn")
+    ap.add_argument("--closer-yn-out", action="store_true",
+                    help="with --closer-yn-sup: the pick's output must give the answer too")
     ap.add_argument("--save-every", type=int, default=0,
                     help="with --state-out: every this many stage-2 steps, also write the state "
                          "so far beside it (NAME.stepN.pt), to measure a long run as it goes")
@@ -2271,7 +2361,8 @@ def main():
         ap.error("--gather-id acts on the heads that --gather-sup supervises: give --gather-sup")
     if args.fetch_sup > 0 and args.attn_sup <= 0:
         ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
-    if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0) and (
+    if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0
+            or args.closer_yn_sup > 0) and (
             args.attn_sup <= 0 or args.attn_sup_at != "mention"):
         ap.error("--diff-sup, --gather-sup and --near-sup build on the mentions' lookup: give "
                  "--attn-sup with --attn-sup-at mention")
