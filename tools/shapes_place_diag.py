@@ -8,8 +8,10 @@
 #   2. rows: how linearly the image rows of each object, averaged, give the object's centre x,
 #      from the tower's features (L-1), the projector's output (L0) and each decoder layer's input;
 #   3. lookup: at the row of each mention's last token ("... the red circle"), the attention mass
-#      of decoder layer 1 head 0 on the named object, on the other objects, on the background
-#      patches and on text (what --attn-sup-at mention supervises);
+#      of decoder layer 1 head 0 on the named object, on the other objects (split into those of
+#      its shape, those of its colour and a shape of their own, and the rest), on the background
+#      patches and on text (what --attn-sup-at mention supervises); for colour and shape
+#      questions too ("What shape is the red object?");
 #   4. transport: how linearly the mention rows and the answer row (the prompt's last row) give
 #      the named object's x (place questions) or x_A - x_B (position questions), per layer input,
 #      and what heads 2 and 3 of layer 2 output at the answer row (what --gather-sup supervises).
@@ -131,7 +133,7 @@ def main():
             rows = model.multi_modal_projector(feats)[0]
             rng = np.random.default_rng(i)
             qs = []
-            for t in ("place", "position", "nearest"):
+            for t in ("place", "position", "nearest", "color", "shape"):
                 lst = S.questions_of_type(sc, t, rng)
                 qs += [(t,) + lst[int(k)] for k in rng.permutation(len(lst))[:4]]
             answers = T.answer_questions(model, tok, img, [f"{q}\n{S.SUFFIX}" for _, q, _ in qs])
@@ -153,10 +155,17 @@ def main():
                     img_p = p[k:k + S.GRID * S.GRID]
                     tgt = cov[:, j] >= 0.25
                     other = np.delete(cov, j, axis=1).max(1, initial=0.0) >= 0.25
+                    kin = [[jj for jj, oo in enumerate(sc.objects) if jj != j and test(oo)]
+                           for test in (lambda oo: oo.shape == sc.objects[j].shape,
+                                        lambda oo: oo.shape != sc.objects[j].shape and
+                                        oo.color == sc.objects[j].color)]
+                    split = [img_p[cov[:, js].max(1, initial=0.0) >= 0.25].sum() for js in kin]
                     lookup.setdefault(t, []).append(np.array(
-                        [img_p[tgt].sum(), img_p[other].sum(), img_p[~tgt & ~other].sum(),
+                        [img_p[tgt].sum(), img_p[other].sum()] + split +
+                        [img_p[other].sum() - sum(split), img_p[~tgt & ~other].sum(),
                          p[:k].sum() + p[k + S.GRID * S.GRID:].sum()]))
-                if t == "nearest" or (t == "place" and not q.startswith("Which side")):
+                if t in ("nearest", "color", "shape") or (
+                        t == "place" and not q.startswith("Which side")):
                     continue
                 o = [sc.objects[j] for j in named]
                 y = o[0].cx / (S.SIZE / 2) - 1 if t == "place" else (o[0].cx - o[1].cx) / (
@@ -195,10 +204,12 @@ def main():
     print("2. object rows' x (corr, sign): " + " | ".join(
         f"L{k} {two_fold(np.stack(v), y, f)[0]:.2f} {two_fold(np.stack(v), y, f)[1]:.2f}"
         for k, v in rows_x.items()) + f" ({len(y)} objects)")
-    print("3. layer 1 head 0 at mention rows, mean mass on target / other objects / background"
-          " / text:")
+    print("3. layer 1 head 0 at mention rows, mean mass on target / other objects (of its shape"
+          " / of its colour / the rest) / background / text:")
     for t, v in sorted(lookup.items()):
-        print(f"   {t}: " + " / ".join(f"{x:.2f}" for x in np.stack(v).mean(0)) + f" ({len(v)})")
+        x = np.stack(v).mean(0)
+        print(f"   {t}: {x[0]:.2f} / {x[1]:.2f} ({x[2]:.2f} / {x[3]:.2f} / {x[4]:.2f}) / "
+              f"{x[5]:.2f} / {x[6]:.2f} ({len(v)})")
     print("4. x (place) or x_A - x_B (position) from the rows at each layer input (corr, sign):")
     for (t, layer, where), (X, Y, F) in sorted(carry.items()):
         c, s = two_fold(np.stack(X), np.array(Y), np.array(F))
