@@ -15,11 +15,21 @@
 #      layer 3 (head 1 is what --near-sup trains): the mean attention mass on the answer's
 #      object, on the named object, on the other objects, on the background and on text, and
 #      how often the answer's object gets more mass than each other object.
+#   3. patches: how linearly each object patch (covered at least a quarter) gives its object's
+#      colour and shape, from the tower's output (the projector's input), the projector's
+#      output and decoder layers 1 and 2's inputs (one row each, not an object's mean).
+#   4. with --fetch-probe: can one attention head pick the named object out of layer 1's input
+#      rows at all? A head (query and key maps to 32 dims, RoPE as the model's at the true
+#      positions) is fitted offline with the named object's colour and shape given as one-hot
+#      (a perfect query) to put its mass on that object's patches (-log mass, Adam, 300 steps
+#      of 32 mentions, on the even scenes' mentions of position, colour and shape questions,
+#      scored on the odd ones' and the other way round): its mass on the object and on other
+#      objects of the same shape.
 # Read-outs are one-vs-rest ridge regressions fitted on the even scenes and scored on the odd
 # ones and the other way round (the share of rows whose largest output is their class).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_identity_diag.py STATE [SCENES]
-#       [--lookup-scenes N]
+#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N]
 """Diagnose where a shapes model loses an object's colour and shape."""
 
 import argparse
@@ -145,6 +155,106 @@ def lookup(model, tok: T.Tok, n_scenes: int) -> None:
               f"{a[5]:10.3f}")
 
 
+def patches(model, tok: T.Tok, n_scenes: int) -> None:
+    """Part 3 (see the header), printed."""
+    feats: Dict[str, List[np.ndarray]] = {}
+    colour, shape, fold = [], [], []
+    before, _ = tok.split_prompt("x")
+    for i in range(n_scenes):
+        sc = S.make_scene("val", i)
+        img, label = S.render(sc, with_labels=True)
+        cov = S.object_patch_fraction(label, len(sc.objects)).reshape(N_ROWS, -1)
+        tower = T.vision_features(model, T.pixel_values(img)[None])
+        rows = model.multi_modal_projector(tower)
+        pre = torch.cat([model.get_input_embeddings()(torch.tensor(before))[None], rows], 1)
+        rec = D.Recorder()
+        T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]),
+                         rec)
+        at = {"tower output": tower[0], "projector output": rows[0]}
+        at.update({f"layer {L} input": rec.h[L][0, len(before):] for L in (1, 2)})
+        for p in np.nonzero(cov.max(1) >= 0.25)[0]:
+            o = sc.objects[int(cov[p].argmax())]
+            for key, v in at.items():
+                feats.setdefault(key, []).append(v[p].numpy().astype(np.float64))
+            colour.append(S.COLORS.index(o.color))
+            shape.append(S.SHAPES.index(o.shape))
+            fold.append(i % 2)
+    colour, shape, fold = map(np.array, (colour, shape, fold))
+    print(f"patches ({len(colour)} object patches of {n_scenes} val scenes)")
+    print(f"  {'read from':18s} colour  shape")
+    for key, X in feats.items():
+        X = np.stack(X)
+        print(f"  {key:18s} {C.classify(X, colour, len(S.COLORS), fold):6.3f}  "
+              f"{C.classify(X, shape, len(S.SHAPES), fold):5.3f}")
+
+
+def rope(x: torch.Tensor, pos: torch.Tensor, theta: float) -> torch.Tensor:
+    """LLaMA's rotary embedding of the rows of x (last dim the head's) at positions pos."""
+    half = x.shape[-1] // 2
+    f = pos[..., None].float() / theta ** (torch.arange(0, 2 * half, 2).float() / (2 * half))
+    cos, sin = torch.cat([f, f], -1).cos(), torch.cat([f, f], -1).sin()
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
+
+
+def fetch_probe(model, tok: T.Tok, n_scenes: int) -> None:
+    """Part 4 (see the header), printed."""
+    cfg = model.language_model.config
+    dh = cfg.hidden_size // cfg.num_attention_heads
+    norm = model.language_model.model.layers[1].input_layernorm
+    data = []  # (layer 1's image rows, their positions, query, its position, target, same shape)
+    for i in range(n_scenes):
+        sc = S.make_scene("val", i)
+        img, label = S.render(sc, with_labels=True)
+        sel = object_rows(sc, label)
+        rows = T.encode_images(model, T.pixel_values(img)[None])[0]
+        rng = np.random.default_rng(i)
+        for qt in ("position", "color", "shape"):
+            for q, a in S.questions_of_type(sc, qt, rng)[:3]:
+                text = f"{q}\n{S.SUFFIX}"
+                named = T.named_objects(sc, text, a)
+                offs = T.mention_offsets(tok, text, a, "vicuna_v1")
+                if not named or len(offs) != len(named):
+                    continue
+                rec, k, n = D.prompt_pass(model, tok, rows, text)
+                h = norm(rec.h[1][0, k:k + N_ROWS])
+                for d, j in zip(offs, named):
+                    o = sc.objects[j]
+                    oh = torch.zeros(len(S.COLORS) + len(S.SHAPES))
+                    oh[S.COLORS.index(o.color)] = oh[len(S.COLORS) + S.SHAPES.index(o.shape)] = 1
+                    same = [jj for jj, oo in enumerate(sc.objects)
+                            if jj != j and oo.shape == o.shape]
+                    data.append((h, torch.arange(k, k + N_ROWS), oh, n - 1 - d,
+                                 torch.from_numpy(sel[:, j]),
+                                 torch.from_numpy(sel[:, same].any(1)), i % 2))
+    print(f"fetch probe ({len(data)} mentions of {n_scenes} val scenes; a head fitted with a "
+          f"perfect query)")
+    for fold in (0, 1):
+        torch.manual_seed(0)
+        wq = torch.nn.Linear(len(S.COLORS) + len(S.SHAPES), dh, bias=False)
+        wk = torch.nn.Linear(cfg.hidden_size, dh, bias=False)
+        opt = torch.optim.Adam(list(wq.parameters()) + list(wk.parameters()), lr=3e-3)
+        train = [x for x in data if x[6] != fold]
+
+        def mass(batch):
+            out = []
+            for h, pos, oh, qpos, tgt, same, _ in batch:
+                q = rope(wq(oh), torch.tensor(qpos), cfg.rope_theta)
+                p = torch.softmax(rope(wk(h), pos, cfg.rope_theta) @ q / dh ** 0.5, 0)
+                out.append(torch.stack([p[tgt].sum(), p[same].sum()]))
+            return torch.stack(out)
+
+        with torch.enable_grad():
+            for step in range(300):
+                pick = np.random.default_rng(step).choice(len(train), 32)
+                loss = -torch.log(mass([train[j] for j in pick])[:, 0] + 1e-6).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        m = mass([x for x in data if x[6] == fold]).mean(0)
+        print(f"  scored on the {('even', 'odd')[fold]} scenes: mass on the object "
+              f"{float(m[0]):.3f}, on other objects of its shape {float(m[1]):.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("state", help="a state dict or a checkpoint directory")
@@ -152,6 +262,10 @@ def main():
                     help="val scenes for the identity read-outs")
     ap.add_argument("--lookup-scenes", type=int, default=80,
                     help="val scenes for the lookup (0: skip it)")
+    ap.add_argument("--patch-scenes", type=int, default=40,
+                    help="val scenes for the per-patch read-outs (0: skip them)")
+    ap.add_argument("--fetch-probe", type=int, default=0, metavar="SCENES",
+                    help="val scenes for the offline fetch probe (0: skip it)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -161,6 +275,10 @@ def main():
         identity(model, tok, args.scenes)
         if args.lookup_scenes > 0:
             lookup(model, tok, args.lookup_scenes)
+        if args.patch_scenes > 0:
+            patches(model, tok, args.patch_scenes)
+        if args.fetch_probe > 0:
+            fetch_probe(model, tok, args.fetch_probe)
 
 
 if __name__ == "__main__":
