@@ -24,18 +24,19 @@
 #      (a perfect query) to put its mass on that object's patches (-log mass, Adam, 300 steps
 #      of 32 mentions, on the even scenes' mentions of position, colour and shape questions,
 #      scored on the odd ones' and the other way round): its mass on the object and on other
-#      objects of the same shape.
+#      objects of the same shape. --probe-no-rope fits it without RoPE: what the rotation costs
+#      a lookup across the image's ~600 rows at this head size (32).
 # Read-outs are one-vs-rest ridge regressions fitted on the even scenes and scored on the odd
 # ones and the other way round (the share of rows whose largest output is their class).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_identity_diag.py STATE [SCENES]
-#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N]
+#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N [--probe-no-rope]]
 """Diagnose where a shapes model loses an object's colour and shape."""
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -188,15 +189,18 @@ def patches(model, tok: T.Tok, n_scenes: int) -> None:
               f"{C.classify(X, shape, len(S.SHAPES), fold):5.3f}")
 
 
-def rope(x: torch.Tensor, pos: torch.Tensor, theta: float) -> torch.Tensor:
-    """LLaMA's rotary embedding of the rows of x (last dim the head's) at positions pos."""
+def rope(x: torch.Tensor, pos: torch.Tensor, theta: Optional[float]) -> torch.Tensor:
+    """LLaMA's rotary embedding of the rows of x (last dim the head's) at positions pos (x as
+    it is for theta None)."""
+    if theta is None:
+        return x
     half = x.shape[-1] // 2
     f = pos[..., None].float() / theta ** (torch.arange(0, 2 * half, 2).float() / (2 * half))
     cos, sin = torch.cat([f, f], -1).cos(), torch.cat([f, f], -1).sin()
     return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
 
 
-def fetch_probe(model, tok: T.Tok, n_scenes: int) -> None:
+def fetch_probe(model, tok: T.Tok, n_scenes: int, with_rope: bool = True) -> None:
     """Part 4 (see the header), printed."""
     cfg = model.language_model.config
     dh = cfg.hidden_size // cfg.num_attention_heads
@@ -227,7 +231,8 @@ def fetch_probe(model, tok: T.Tok, n_scenes: int) -> None:
                                  torch.from_numpy(sel[:, j]),
                                  torch.from_numpy(sel[:, same].any(1)), i % 2))
     print(f"fetch probe ({len(data)} mentions of {n_scenes} val scenes; a head fitted with a "
-          f"perfect query)")
+          f"perfect query, {'with' if with_rope else 'without'} RoPE)")
+    theta = cfg.rope_theta if with_rope else None
     for fold in (0, 1):
         torch.manual_seed(0)
         wq = torch.nn.Linear(len(S.COLORS) + len(S.SHAPES), dh, bias=False)
@@ -238,8 +243,8 @@ def fetch_probe(model, tok: T.Tok, n_scenes: int) -> None:
         def mass(batch):
             out = []
             for h, pos, oh, qpos, tgt, same, _ in batch:
-                q = rope(wq(oh), torch.tensor(qpos), cfg.rope_theta)
-                p = torch.softmax(rope(wk(h), pos, cfg.rope_theta) @ q / dh ** 0.5, 0)
+                q = rope(wq(oh), torch.tensor(qpos), theta)
+                p = torch.softmax(rope(wk(h), pos, theta) @ q / dh ** 0.5, 0)
                 out.append(torch.stack([p[tgt].sum(), p[same].sum()]))
             return torch.stack(out)
 
@@ -266,6 +271,8 @@ def main():
                     help="val scenes for the per-patch read-outs (0: skip them)")
     ap.add_argument("--fetch-probe", type=int, default=0, metavar="SCENES",
                     help="val scenes for the offline fetch probe (0: skip it)")
+    ap.add_argument("--probe-no-rope", action="store_true",
+                    help="fit the fetch probe without RoPE")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -278,7 +285,7 @@ def main():
         if args.patch_scenes > 0:
             patches(model, tok, args.patch_scenes)
         if args.fetch_probe > 0:
-            fetch_probe(model, tok, args.fetch_probe)
+            fetch_probe(model, tok, args.fetch_probe, not args.probe_no_rope)
 
 
 if __name__ == "__main__":

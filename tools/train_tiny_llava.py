@@ -418,6 +418,38 @@
 #        the mention's fetch (layer 1, head 0), which puts 0.63-0.74 of its mass on the named
 #        object (shapes_place_diag.py on the shipped model, 60 val scenes), the rest mostly on
 #        other objects: a sharper fetch comes first, for every relation question.
+#      - Why the fetch is not sharper (tools/shapes_place_diag.py, 40 val scenes; the shipped
+#        model): what it puts on other objects is on those of the named shape (position 0.22 of
+#        0.24, nearest 0.35 of 0.38), and for "the red object" (shape questions) 0.30 is on the
+#        object and 0.53 on objects of neither its colour nor its shape: the fetch matches the
+#        shape, not the colour. Per object patch (tools/shapes_identity_diag.py, 40 val scenes,
+#        2643 patches) the colour reads at 0.998 from the tower's output but 0.775 from the
+#        projector's, 0.623 / 0.497 at layers 1 / 2's inputs (the shape 0.91-0.93 throughout):
+#        the projector is where the colour is first lost. A head fitted offline on layer 1's
+#        input rows with a perfect query (the named object's colour and shape, one-hot;
+#        --fetch-probe, 645 mentions of 60 val scenes, scored on the held-out half) reaches
+#        0.64 / 0.66 of its mass on the object, 0.20-0.22 on those of its shape.
+#      - P1-P4 (200 steps each from the shipped model, lr 3e-4, --lr-scales LR4, the QW8 mix):
+#        in P1 (--attn-sup 3, layer 1's q_proj and k_proj at 10x) the fetch's term did not fall
+#        (0.65-0.95 nats, 0.75 at its start); P2 (--mention-color 1: head 3 of layer 0 at each
+#        mention's shape word looks at its colour word, which it learned, 0.02 nats; with
+#        --fetch-id 1) and P3 (200 more from P2, --attn-sup 2, layer 0's v_proj and o_proj and
+#        layer 1's q_proj and k_proj at 10x) left the fetch as it was (position 0.74-0.75 on
+#        the object, 0.21-0.22 on those of its shape; shape questions 0.30-0.31).
+#        P4 (--mention-color 1 --fetch-id 1 --row-id-loss 1 --row-id-layers 0,1,2) put the
+#        colour back into the patches (0.967 / 0.947 / 0.867 at the projector's output and
+#        layers 1 / 2's inputs), but the fetch stayed (0.75, 0.21), and the perfect-query probe
+#        rose only to 0.70 / 0.70. Fitted without RoPE (--probe-no-rope) the probe reaches 0.80
+#        / 0.87 on P4 (0.69 / 0.77 on the shipped model): with a head of 32 dimensions
+#        (16 rotation frequencies at theta 1e4) few dimensions stay put across the ~600 rows
+#        between a mention and the image, and a colour-and-shape match needs more. Val (150
+#        images) against the shipped model's colour 0.442, count 0.620, shape 0.597, size
+#        0.653, position 0.753, POPE 0.683, nearest 0.188: P1 0.483 / 0.613 / 0.549 / 0.647 /
+#        0.720 / - / 0.222; P2 0.449 / 0.593 / 0.549 / 0.687 / 0.760 / 0.687 / 0.197; P4 0.483
+#        / 0.567 / 0.500 / 0.680 / 0.700 / 0.688 / 0.214. None kept. Next: a decoder whose
+#        heads can fetch by colour and shape at that range (rope_theta 1e6, which yopo reads
+#        from config.json, or 64-dimension heads), trained from the start with the projector's
+#        colour kept (--row-id-loss at layer 0), then the relation circuits on it.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -1057,6 +1089,16 @@ def named_objects(scene: S.Scene, question: str, answer: str) -> List[int]:
     return out
 
 
+def mention_colored(question: str, answer: str) -> List[bool]:
+    """--mention-color: for each mention of mention_offsets, whether it names a colour (which
+    is then the token before its last: every shape word, and "object", is one token)."""
+    q = question.split("\n")[0]
+    m = _POPE.match(q)
+    phrases = ([m.group(1)] if answer == "yes" else []) if m else [
+        x.group(1) for x in _MENTION.finditer(q)]
+    return [any(w in S.COLORS for w in ph.split()) for ph in phrases]
+
+
 def mention_offsets(tok: Tok, question: str, answer: str, template: str) -> List[int]:
     """--attn-sup-at mention: for each object of named_objects that the question mentions (not
     the answer of "closest to"), how many rows before the answer row (the prompt's last row) the
@@ -1135,6 +1177,11 @@ class AttnSup:
     closer_yn_weight: float = 0.0
     closer_yn_head: Optional[torch.nn.Module] = None
     closer_yn_out: Optional[torch.nn.Module] = None
+    # --mention-color (mention mode): mention_color[b][k][m] = whether turn k's m-th mention
+    # names a colour; then head 3 of layer 0 at the mention's last row (its shape word) looks
+    # at the row before (the colour word), so that the fetch's query holds the colour
+    mention_color: Optional[List[List[List[bool]]]] = None
+    mention_color_weight: float = 0.0
 
 
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
@@ -1236,6 +1283,7 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
     centre, both in [-1, 1]. masks[b]: [576, n_obj] patch coverage of sample b's objects."""
     tg, seen, diff, near, gather, sdiff, gid = [], set(), [], [], [], [], []
     y_gather, y_pick, y_u, y_role, y_yes = [], [], [], [], []  # --closer-yn-sup
+    mcol = []  # --mention-color
     for r, (b, k) in enumerate(turn):
         if (b, k) not in seen:
             seen.add((b, k))
@@ -1246,6 +1294,9 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
             else:
                 tg += [(b, 0, int(idx_t[r]) - d, j)
                        for d, j in zip(sup.mentions[b][k], named)]
+                if sup.mention_color is not None:
+                    mcol += [(b, 3, int(idx_t[r]) - d, int(idx_t[r]) - d - 1)
+                             for d, c in zip(sup.mentions[b][k], sup.mention_color[b][k]) if c]
                 if (sup.closer_yn is not None and sup.closer_yn[b][k] and len(named) == 3
                         and len(sup.mentions[b][k]) == 3):
                     row = int(idx_t[r])
@@ -1315,6 +1366,11 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
         return -torch.log((rows * torch.from_numpy(np.stack(sel).astype(np.float32))).sum(-1)
                           + 1e-6).mean()
 
+    if mcol:
+        term = log_row_mass(0, mcol)
+        if stats is not None:
+            stats["mention_color"] = float(term)
+        loss = loss + sup.mention_color_weight * term
     if y_gather and sup.closer_yn_head is not None:
         terms = {"cyn_gather": log_row_mass(sup.layer + 1, y_gather),
                  "cyn_pick": log_row_mass(sup.layer + 2, y_pick),
@@ -1450,8 +1506,8 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     deep = [L for L in {**coord_heads, **aux.id_heads} if L > 0] + (
         [sup.diff_layer] if sup is not None and (sup.diff_head is not None
                                                  or sup.closer_yn_head is not None) else [])
-    rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2]
-                        if sup is not None else [], deep)
+    rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2] + (
+        [0] if sup.mention_color is not None else []) if sup is not None else [], deep)
            if sup is not None or deep else hooks)
     hid = decoder_hidden(model, emb, pos, bias, rec)
     idx_b, idx_t, tgt, turn = answer_targets(convs, off)
@@ -1978,7 +2034,10 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               closer_yn=[[is_closer_yn(q) for q, _ in t] for t in turns]
                               if closer_yn_head is not None else None,
                               closer_yn_weight=args.closer_yn_sup, closer_yn_head=closer_yn_head,
-                              closer_yn_out=closer_yn_out)
+                              closer_yn_out=closer_yn_out,
+                              mention_color=[[mention_colored(q, a) for q, a in t] for t in turns]
+                              if args.mention_color > 0 else None,
+                              mention_color_weight=args.mention_color)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -2329,6 +2388,9 @@ def main():
                          "AttnSup.closer_yn")
     ap.add_argument("--closer-yn-out", action="store_true",
                     help="with --closer-yn-sup: the pick's output must give the answer too")
+    ap.add_argument("--mention-color", type=float, default=0.0,
+                    help="(mention mode) head 3 of layer 0 at each mention's shape word looks "
+                         "at its colour word (AttnSup.mention_color)")
     ap.add_argument("--save-every", type=int, default=0,
                     help="with --state-out: every this many stage-2 steps, also write the state "
                          "so far beside it (NAME.stepN.pt), to measure a long run as it goes")
@@ -2362,7 +2424,7 @@ def main():
     if args.fetch_sup > 0 and args.attn_sup <= 0:
         ap.error("--fetch-sup acts on the heads that --attn-sup supervises: give --attn-sup too")
     if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0
-            or args.closer_yn_sup > 0) and (
+            or args.closer_yn_sup > 0 or args.mention_color > 0) and (
             args.attn_sup <= 0 or args.attn_sup_at != "mention"):
         ap.error("--diff-sup, --gather-sup and --near-sup build on the mentions' lookup: give "
                  "--attn-sup with --attn-sup-at mention")
