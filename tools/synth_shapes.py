@@ -490,29 +490,17 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
         # "Which is closer to the A, the B or the C?" for every A and pair B, C of the other
         # objects where one is clearly nearer; which of B, C is named first alternates with the
         # indices (no draw from rng: the other types' questions stay as they were)
-        for ia, a in enumerate(objs):
-            others = [j for j in range(len(objs)) if j != ia]
-            for ib, ic in itertools.combinations(others, 2):
-                b, c = objs[ib], objs[ic]
-                db = math.hypot(a.cx - b.cx, a.cy - b.cy)
-                dc = math.hypot(a.cx - c.cx, a.cy - c.cy)
-                if min(db, dc) > CLOSER_RATIO * max(db, dc):
-                    continue
-                first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
-                out.append((f"{CLOSER_PREFIX}{a.name}, the {first.name} or the "
-                            f"{second.name}?", (b if db < dc else c).name))
+        for ia, ib, ic, b_nearer in clear_pairs(objs, itertools.combinations):
+            a, b, c = objs[ia], objs[ib], objs[ic]
+            first, second = (b, c) if (ia + ib + ic) % 2 == 0 else (c, b)
+            out.append((f"{CLOSER_PREFIX}{a.name}, the {first.name} or the {second.name}?",
+                        (b if b_nearer else c).name))
     elif qtype == "closer_yn":
         # "Is the A closer to the B than to the C?" for every A and ordered pair B, C of the
         # other objects where one is clearly nearer: yes iff B is
-        for ia, a in enumerate(objs):
-            others = [j for j in range(len(objs)) if j != ia]
-            for ib, ic in itertools.permutations(others, 2):
-                b, c = objs[ib], objs[ic]
-                db = math.hypot(a.cx - b.cx, a.cy - b.cy)
-                dc = math.hypot(a.cx - c.cx, a.cy - c.cy)
-                if min(db, dc) <= CLOSER_RATIO * max(db, dc):
-                    out.append((f"Is the {a.name}{CLOSER_YN_WORDS[0]}{b.name}"
-                                f"{CLOSER_YN_WORDS[1]}{c.name}?", "yes" if db < dc else "no"))
+        for ia, ib, ic, b_nearer in clear_pairs(objs, itertools.permutations):
+            out.append((f"Is the {objs[ia].name}{CLOSER_YN_WORDS[0]}{objs[ib].name}"
+                        f"{CLOSER_YN_WORDS[1]}{objs[ic].name}?", "yes" if b_nearer else "no"))
     elif qtype == "place":
         for o in objs:
             if abs(o.cx - SIZE / 2) >= 40:
@@ -525,6 +513,20 @@ def questions_of_type(scene: Scene, qtype: str, rng: np.random.Generator) -> Lis
         out = _training_only(objs, qtype, rng)
     else:
         raise ValueError(f"unknown question type {qtype}")
+    return out
+
+
+def clear_pairs(objs: List[Obj], pairs) -> List[Tuple[int, int, int, bool]]:
+    """(a, b, c, whether b is the nearer) for every object a and pair b, c of the others (as
+    `pairs`, itertools.combinations or permutations, gives them) where one of b, c is clearly
+    nearer to a (at most CLOSER_RATIO of the other's distance): the closer questions."""
+    out = []
+    for ia, a in enumerate(objs):
+        for ib, ic in pairs([j for j in range(len(objs)) if j != ia], 2):
+            db = math.hypot(a.cx - objs[ib].cx, a.cy - objs[ib].cy)
+            dc = math.hypot(a.cx - objs[ic].cx, a.cy - objs[ic].cy)
+            if min(db, dc) <= CLOSER_RATIO * max(db, dc):
+                out.append((ia, ib, ic, db < dc))
     return out
 
 
