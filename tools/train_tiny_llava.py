@@ -2426,8 +2426,10 @@ def main():
     if (args.diff_sup > 0 or args.gather_sup > 0 or args.near_sup > 0
             or args.closer_yn_sup > 0 or args.mention_color > 0) and (
             args.attn_sup <= 0 or args.attn_sup_at != "mention"):
-        ap.error("--diff-sup, --gather-sup and --near-sup build on the mentions' lookup: give "
-                 "--attn-sup with --attn-sup-at mention")
+        ap.error("--diff-sup, --gather-sup, --near-sup, --closer-yn-sup and --mention-color "
+                 "build on the mentions' lookup: give --attn-sup with --attn-sup-at mention")
+    if args.closer_yn_out and args.closer_yn_sup <= 0:
+        ap.error("--closer-yn-out adds to --closer-yn-sup: give --closer-yn-sup too")
     if args.attn_sup > 0 and not args.independent_turns:
         ap.error("--attn-sup needs --independent-turns (it finds each turn's answer row by its "
                  "segment)")
