@@ -24,13 +24,14 @@
 #      (a perfect query) to put its mass on that object's patches (-log mass, Adam, 300 steps
 #      of 32 mentions, on the even scenes' mentions of position, colour and shape questions,
 #      scored on the odd ones' and the other way round): its mass on the object and on other
-#      objects of the same shape. --probe-no-rope fits it without RoPE: what the rotation costs
-#      a lookup across the image's ~600 rows at this head size (32).
+#      objects of the same shape. --probe-theta sets the probe's RoPE base (0: no RoPE; by
+#      default the model's), to see what the rotation costs a lookup across the image's ~600
+#      rows at this head size (32).
 # Read-outs are one-vs-rest ridge regressions fitted on the even scenes and scored on the odd
 # ones and the other way round (the share of rows whose largest output is their class).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_identity_diag.py STATE [SCENES]
-#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N [--probe-no-rope]]
+#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N [--probe-theta T]]
 """Diagnose where a shapes model loses an object's colour and shape."""
 
 import argparse
@@ -200,7 +201,7 @@ def rope(x: torch.Tensor, pos: torch.Tensor, theta: Optional[float]) -> torch.Te
     return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
 
 
-def fetch_probe(model, tok: T.Tok, n_scenes: int, with_rope: bool = True) -> None:
+def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None) -> None:
     """Part 4 (see the header), printed."""
     cfg = model.language_model.config
     dh = cfg.hidden_size // cfg.num_attention_heads
@@ -231,8 +232,8 @@ def fetch_probe(model, tok: T.Tok, n_scenes: int, with_rope: bool = True) -> Non
                                  torch.from_numpy(sel[:, j]),
                                  torch.from_numpy(sel[:, same].any(1)), i % 2))
     print(f"fetch probe ({len(data)} mentions of {n_scenes} val scenes; a head fitted with a "
-          f"perfect query, {'with' if with_rope else 'without'} RoPE)")
-    theta = cfg.rope_theta if with_rope else None
+          f"perfect query, RoPE base {theta if theta is not None else cfg.rope_theta:g}; 0: none)")
+    theta = cfg.rope_theta if theta is None else (theta or None)
     for fold in (0, 1):
         torch.manual_seed(0)
         wq = torch.nn.Linear(len(S.COLORS) + len(S.SHAPES), dh, bias=False)
@@ -271,8 +272,8 @@ def main():
                     help="val scenes for the per-patch read-outs (0: skip them)")
     ap.add_argument("--fetch-probe", type=int, default=0, metavar="SCENES",
                     help="val scenes for the offline fetch probe (0: skip it)")
-    ap.add_argument("--probe-no-rope", action="store_true",
-                    help="fit the fetch probe without RoPE")
+    ap.add_argument("--probe-theta", type=float, default=None,
+                    help="the fetch probe's RoPE base (0: no RoPE; default: the model's)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -285,7 +286,7 @@ def main():
         if args.patch_scenes > 0:
             patches(model, tok, args.patch_scenes)
         if args.fetch_probe > 0:
-            fetch_probe(model, tok, args.fetch_probe, not args.probe_no_rope)
+            fetch_probe(model, tok, args.fetch_probe, args.probe_theta)
 
 
 if __name__ == "__main__":

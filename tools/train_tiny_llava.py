@@ -439,17 +439,20 @@
 #        P4 (--mention-color 1 --fetch-id 1 --row-id-loss 1 --row-id-layers 0,1,2) put the
 #        colour back into the patches (0.967 / 0.947 / 0.867 at the projector's output and
 #        layers 1 / 2's inputs), but the fetch stayed (0.75, 0.21), and the perfect-query probe
-#        rose only to 0.70 / 0.70. Fitted without RoPE (--probe-no-rope) the probe reaches 0.80
-#        / 0.87 on P4 (0.69 / 0.77 on the shipped model): with a head of 32 dimensions
-#        (16 rotation frequencies at theta 1e4) few dimensions stay put across the ~600 rows
-#        between a mention and the image, and a colour-and-shape match needs more. Val (150
-#        images) against the shipped model's colour 0.442, count 0.620, shape 0.597, size
-#        0.653, position 0.753, POPE 0.683, nearest 0.188: P1 0.483 / 0.613 / 0.549 / 0.647 /
-#        0.720 / - / 0.222; P2 0.449 / 0.593 / 0.549 / 0.687 / 0.760 / 0.687 / 0.197; P4 0.483
-#        / 0.567 / 0.500 / 0.680 / 0.700 / 0.688 / 0.214. None kept. Next: a decoder whose
-#        heads can fetch by colour and shape at that range (rope_theta 1e6, which yopo reads
-#        from config.json, or 64-dimension heads), trained from the start with the projector's
-#        colour kept (--row-id-loss at layer 0), then the relation circuits on it.
+#        rose only to 0.70 / 0.70. Fitted without RoPE (--probe-theta 0) the probe reaches
+#        0.80 / 0.87 on P4 (0.69 / 0.77 on the shipped model), but with a RoPE base of 1e6 (14
+#        of its 32 dimensions then turn by under 0.5 rad across the ~600 rows between a mention
+#        and the image, against 6 at 1e4) only 0.66 / 0.78: why the rotation costs this much is
+#        not settled (the fitting of a rotated head may be part of it). Val (150 images)
+#        against the shipped model's colour 0.442, count 0.620, shape 0.597, size 0.653,
+#        position 0.753, POPE 0.683, nearest 0.188: P1 0.483 / 0.613 / 0.549 / 0.647 / 0.720 /
+#        - / 0.222; P2 0.449 / 0.593 / 0.549 / 0.687 / 0.760 / 0.687 / 0.197; P4 0.483 / 0.567 /
+#        0.500 / 0.680 / 0.700 / 0.688 / 0.214. None kept. Next: keep the projector's colour
+#        from the start (--row-id-loss at layer 0) and find, with the probe and then in a
+#        short retrain of the chain, what lets one head fetch by colour and shape across the
+#        image (without RoPE the probe does; a larger rope_theta, which yopo reads from
+#        config.json, did not in the probe; wider heads are untried), then the relation
+#        circuits on it.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
