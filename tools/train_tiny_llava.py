@@ -410,7 +410,7 @@
 #      - Y2 (200 more, 45% closer_yn, weight 3, layer 3's q_proj and k_proj at 20x): 0.492;
 #        the pick 0.65, u 0.59 / 0.66;
 #      - Y3 (150 more, weight 1, --closer-yn-out: the pick's output must give the answer): that
-#        term stayed at ~0.67-0.72 nats (ln 2 = 0.69); 0.480, the pick 0.63.
+#        term stayed at ~0.67-0.72 nats (ln 2 = 0.69); 0.480 (on the diag's 198), the pick 0.63.
 #      - So the yes/no form stops where the two-choice form did: the pick, at ~0.65, is what
 #        limits it, and a pick that splits its mass 0.6 / 0.4 passes too little of the role
 #        on. The pick is a product of two noisy places: u (corr ~0.6) and each candidate's
