@@ -161,19 +161,15 @@ def patches(model, tok: T.Tok, n_scenes: int) -> None:
     """Part 3 (see the header), printed."""
     feats: Dict[str, List[np.ndarray]] = {}
     colour, shape, fold = [], [], []
-    before, _ = tok.split_prompt("x")
     for i in range(n_scenes):
         sc = S.make_scene("val", i)
         img, label = S.render(sc, with_labels=True)
         cov = S.object_patch_fraction(label, len(sc.objects)).reshape(N_ROWS, -1)
         tower = T.vision_features(model, T.pixel_values(img)[None])
         rows = model.multi_modal_projector(tower)
-        pre = torch.cat([model.get_input_embeddings()(torch.tensor(before))[None], rows], 1)
-        rec = D.Recorder()
-        T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]),
-                         rec)
+        rec, s0 = D.prefix_pass(model, tok, rows[0])
         at = {"tower output": tower[0], "projector output": rows[0]}
-        at.update({f"layer {L} input": rec.h[L][0, len(before):] for L in (1, 2)})
+        at.update({f"layer {L} input": rec.h[L][0, s0:] for L in (1, 2)})
         for p in np.nonzero(cov.max(1) >= 0.25)[0]:
             o = sc.objects[int(cov[p].argmax())]
             for key, v in at.items():
@@ -191,14 +187,12 @@ def patches(model, tok: T.Tok, n_scenes: int) -> None:
 
 
 def rope(x: torch.Tensor, pos: torch.Tensor, theta: Optional[float]) -> torch.Tensor:
-    """LLaMA's rotary embedding of the rows of x (last dim the head's) at positions pos (x as
-    it is for theta None)."""
+    """The training code's RoPE (T.rope) of the rows of x [T, head dim] at positions pos [T],
+    or x as it is for theta None."""
     if theta is None:
         return x
-    half = x.shape[-1] // 2
-    f = pos[..., None].float() / theta ** (torch.arange(0, 2 * half, 2).float() / (2 * half))
-    cos, sin = torch.cat([f, f], -1).cos(), torch.cat([f, f], -1).sin()
-    return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
+    cos, sin = T.rope_tables(pos.reshape(-1), x.shape[-1], theta)
+    return T.rope(x.reshape(1, 1, -1, x.shape[-1]), cos, sin).reshape(x.shape)
 
 
 def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None) -> None:

@@ -70,6 +70,17 @@ def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str,
     return rec, k, n
 
 
+def prefix_pass(model, tok: T.Tok, rows: torch.Tensor) -> Tuple[Recorder, int]:
+    """One dense decoder pass over the vicuna_v1 prompt up to the image, with the image rows
+    `rows` [576, d] (the image rows do not see the question): (its Recorder, the first image
+    row's index)."""
+    before, _ = tok.split_prompt("x")
+    pre = torch.cat([model.get_input_embeddings()(torch.tensor(before))[None], rows[None]], 1)
+    rec = Recorder()
+    T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]), rec)
+    return rec, len(before)
+
+
 def nearest_passes(model, tok: T.Tok, scene: S.Scene, rows: torch.Tensor):
     """The nearest questions of `scene` whose named object and answer each fit one object and
     whose mention ends on a token boundary, each with prompt_pass over the image rows `rows`:
@@ -182,19 +193,14 @@ def main():
                         Y.append(y)
                         F.append(i % 2)
             # the object rows, averaged (prefix only: image rows do not see the question)
-            rec = Recorder()
-            before, _ = tok.split_prompt("x")
-            pre = torch.cat([model.get_input_embeddings()(torch.tensor(before))[None],
-                             rows[None]], 1)
-            T.decoder_hidden(model, pre, torch.arange(pre.shape[1]), T.causal_bias(pre.shape[1]),
-                             rec)
+            rec, s0 = prefix_pass(model, tok, rows)
             for j, o in enumerate(sc.objects):
                 m = torch.from_numpy(cov[:, j] >= 0.25)
                 if not m.any():
                     continue
                 rows_x[-1].append(feats[0][m].mean(0).numpy())
                 for layer in range(4):
-                    rows_x[layer].append(rec.h[layer][0, len(before):][m].mean(0).numpy())
+                    rows_x[layer].append(rec.h[layer][0, s0:][m].mean(0).numpy())
                 obj_x.append(o.cx / (S.SIZE / 2) - 1)
                 obj_fold.append(i % 2)
     print(f"{n_scenes} validation scenes")
