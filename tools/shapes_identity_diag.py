@@ -24,14 +24,21 @@
 #      (a perfect query) to put its mass on that object's patches (-log mass, Adam, 300 steps
 #      of 32 mentions, on the even scenes' mentions of position, colour and shape questions,
 #      scored on the odd ones' and the other way round): its mass on the object and on other
-#      objects of the same shape. --probe-theta sets the probe's RoPE base (0: no RoPE; by
-#      default the model's), to see what the rotation costs a lookup across the image's ~600
-#      rows at this head size (32).
+#      objects of the same shape, and on the object in the half it was fitted on.
+#      --probe-theta sets the probe's RoPE base (0: no RoPE; by default the model's),
+#      --probe-dim its width (default the model's head size, 32), --probe-steps its steps.
+#      With RoPE the probe overfits its ~320 fitting mentions (measured on P4 of session 27,
+#      60 scenes: fitted half 0.96-0.97, held-out half 0.70; without RoPE 0.92-0.94 and
+#      0.80-0.87; a base of 1e12, where 4 of the 16 frequency pairs still turn fast, 0.94-0.96
+#      and 0.71-0.81; width 128 gives 0.67 / 0.77, 1200 steps 0.71 / 0.71). That suggests the
+#      fast pairs let it fit where the fitting scenes' objects lie, so its held-out figure
+#      with RoPE bounds the probe, not a head trained on many scenes.
 # Read-outs are one-vs-rest ridge regressions fitted on the even scenes and scored on the odd
 # ones and the other way round (the share of rows whose largest output is their class).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_identity_diag.py STATE [SCENES]
-#       [--lookup-scenes N] [--patch-scenes N] [--fetch-probe N [--probe-theta T]]
+#       [--lookup-scenes N] [--patch-scenes N]
+#       [--fetch-probe N [--probe-theta T] [--probe-dim D] [--probe-steps K]]
 """Diagnose where a shapes model loses an object's colour and shape."""
 
 import argparse
@@ -195,12 +202,11 @@ def rope(x: torch.Tensor, pos: torch.Tensor, theta: Optional[float]) -> torch.Te
     return T.rope(x.reshape(1, 1, -1, x.shape[-1]), cos, sin).reshape(x.shape)
 
 
-def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None) -> None:
-    """Part 4 (see the header), printed."""
-    cfg = model.language_model.config
-    dh = cfg.hidden_size // cfg.num_attention_heads
+def fetch_probe_data(model, tok: T.Tok, n_scenes: int) -> list:
+    """The mentions part 4 fits its head on: (layer 1's normed image rows, their positions, the
+    perfect query, its position, the object's rows, its shape's other objects' rows, fold)."""
     norm = model.language_model.model.layers[1].input_layernorm
-    data = []  # (layer 1's image rows, their positions, query, its position, target, same shape)
+    data = []
     for i in range(n_scenes):
         sc = S.make_scene("val", i)
         img, label = S.render(sc, with_labels=True)
@@ -225,13 +231,19 @@ def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None)
                     data.append((h, torch.arange(k, k + N_ROWS), oh, n - 1 - d,
                                  torch.from_numpy(sel[:, j]),
                                  torch.from_numpy(sel[:, same].any(1)), i % 2))
-    print(f"fetch probe ({len(data)} mentions of {n_scenes} val scenes; a head fitted with a "
-          f"perfect query, RoPE base {theta if theta is not None else cfg.rope_theta:g}; 0: none)")
-    theta = cfg.rope_theta if theta is None else (theta or None)
+    return data
+
+
+def fit_fetch_probe(data: list, hidden: int, theta: Optional[float], dh: int,
+                    steps: int = 300) -> list:
+    """Fits part 4's head on each fold's other half and scores it on the fold: [(mass on the
+    object, mass on other objects of its shape, mass on the object in the half it was fitted on)]
+    for the even and the odd scenes. theta None: no RoPE."""
+    scores = []
     for fold in (0, 1):
         torch.manual_seed(0)
         wq = torch.nn.Linear(len(S.COLORS) + len(S.SHAPES), dh, bias=False)
-        wk = torch.nn.Linear(cfg.hidden_size, dh, bias=False)
+        wk = torch.nn.Linear(hidden, dh, bias=False)
         opt = torch.optim.Adam(list(wq.parameters()) + list(wk.parameters()), lr=3e-3)
         train = [x for x in data if x[6] != fold]
 
@@ -244,15 +256,33 @@ def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None)
             return torch.stack(out)
 
         with torch.enable_grad():
-            for step in range(300):
+            for step in range(steps):
                 pick = np.random.default_rng(step).choice(len(train), 32)
                 loss = -torch.log(mass([train[j] for j in pick])[:, 0] + 1e-6).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         m = mass([x for x in data if x[6] == fold]).mean(0)
+        scores.append((float(m[0]), float(m[1]), float(mass(train)[:, 0].mean())))
+    return scores
+
+
+def fetch_probe(model, tok: T.Tok, n_scenes: int, theta: Optional[float] = None,
+                dim: int = 0, steps: int = 300) -> None:
+    """Part 4 (see the header), printed. theta: the probe's RoPE base (None: the model's, 0:
+    none); dim: its head width (0: the model's)."""
+    cfg = model.language_model.config
+    dh = dim or cfg.hidden_size // cfg.num_attention_heads
+    data = fetch_probe_data(model, tok, n_scenes)
+    print(f"fetch probe ({len(data)} mentions of {n_scenes} val scenes; a head fitted with a "
+          f"perfect query, RoPE base {theta if theta is not None else cfg.rope_theta:g} (0: "
+          f"none), head width {dh}, {steps} steps)")
+    theta = cfg.rope_theta if theta is None else (theta or None)
+    for fold, (obj, same, fit) in enumerate(fit_fetch_probe(data, cfg.hidden_size, theta, dh,
+                                                            steps)):
         print(f"  scored on the {('even', 'odd')[fold]} scenes: mass on the object "
-              f"{float(m[0]):.3f}, on other objects of its shape {float(m[1]):.3f}")
+              f"{obj:.3f}, on other objects of its shape {same:.3f} (on the object in the "
+              f"half it was fitted on: {fit:.3f})")
 
 
 def main():
@@ -268,6 +298,9 @@ def main():
                     help="val scenes for the offline fetch probe (0: skip it)")
     ap.add_argument("--probe-theta", type=float, default=None,
                     help="the fetch probe's RoPE base (0: no RoPE; default: the model's)")
+    ap.add_argument("--probe-dim", type=int, default=0,
+                    help="the fetch probe's head width (0: the model's)")
+    ap.add_argument("--probe-steps", type=int, default=300, help="the fetch probe's fitting steps")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -280,7 +313,8 @@ def main():
         if args.patch_scenes > 0:
             patches(model, tok, args.patch_scenes)
         if args.fetch_probe > 0:
-            fetch_probe(model, tok, args.fetch_probe, args.probe_theta)
+            fetch_probe(model, tok, args.fetch_probe, args.probe_theta, args.probe_dim,
+                        args.probe_steps)
 
 
 if __name__ == "__main__":
