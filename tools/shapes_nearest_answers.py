@@ -8,6 +8,12 @@
 # fitted on the even scenes, scored on the odd ones and the other way round): from the mean of
 # the named object's image rows (the projector's output) and from the named object's mention
 # row and the answer row at each decoder layer's input.
+# Then, teacher-forced (the question, then the true answer's tokens): how often the first answer
+# token (the colour) is right; how often, with the true colour given, the shape token is right,
+# and how often it is the shape of some object of that colour other than the named one (bound);
+# and at the first answer row, the object (other than the named one) on which layer 3's head 1
+# (the --near-sup lookup) puts the most mass: how often it is the answer, and how often the
+# colour the model says is that object's (does the lookup's pick reach the output?).
 #
 #   LD_LIBRARY_PATH=<openblas dir> /usr/bin/python3 tools/shapes_nearest_answers.py STATE [SCENES]
 #       [--vision-feature-layer -1]    (overrides the state's; states written before
@@ -29,6 +35,48 @@ import synth_shapes as S  # noqa: E402
 import train_tiny_llava as T  # noqa: E402
 
 
+class Layer3Probs(T.DecoderHooks):
+    """Keeps layer 3's attention probabilities."""
+
+    def attn_probs(self, layer, probs):
+        if layer == 3:
+            self.p3 = probs.detach()
+        return probs
+
+
+def teacher_forced(model, tok: T.Tok, sc: S.Scene, rows: torch.Tensor, q: str, a: str,
+                   cover: np.ndarray) -> dict:
+    """One nearest question teacher-forced (see the header): colour, shape, bound, top (head
+    1's pick is the answer), follows (the said colour is the pick's). rows [576, d]; cover
+    [576, n_obj] the objects' patch coverage."""
+    text = f"{q}\n{S.SUFFIX}"
+    named = T.named_objects(sc, text, a)
+    ids = tok.prompt(text)
+    k = ids.index(T.IMAGE_TOKEN_ID)
+    ans = tok.enc(a)
+    e = model.get_input_embeddings()(torch.tensor(ids + ans))
+    seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
+    n = seq.shape[1]
+    rec = Layer3Probs()
+    h = T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
+    first = n - len(ans) - 1  # the row that predicts the answer's first token
+    pred = model.language_model.lm_head(h[0, first:n - 1]).argmax(-1).tolist()
+    colour = a.split()[0]
+    shapes = {tok.enc(f"x {o.shape}")[-1] for o in sc.objects
+              if o.color == colour and o.name != q[len(S.NEAREST_PREFIX):-1]}
+    out = {"colour": pred[:-1] == ans[:-1], "shape": pred[-1] == ans[-1],
+           "bound": pred[-1] in shapes}
+    if len(named) == 2:
+        sel = torch.from_numpy(np.stack([T.object_patches(cover[:, j])
+                                         for j in range(len(sc.objects))], 1)).float()
+        mass = (rec.p3[0, 1, first, k:k + S.GRID * S.GRID, None] * sel).sum(0)
+        mass[named[0]] = -1
+        top = int(mass.argmax())
+        out["top"] = top == named[1]
+        out["follows"] = pred[0] == tok.enc(sc.objects[top].color)[0]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("state", help="a state dict or a checkpoint directory")
@@ -45,6 +93,7 @@ def main():
     feats = {k: [] for k in ["rows"] + [f"{w} {L}" for w in ("mention", "answer")
                                         for L in range(4)]}
     label, fold = [], []
+    forced: collections.defaultdict = collections.defaultdict(list)
     with torch.no_grad():
         for i in range(n_scenes):
             sc = S.make_scene("val", i)
@@ -63,6 +112,9 @@ def main():
                     feats[f"answer {L}"].append(rec.h[L][0, m - 1].numpy())
                 label.append(S.COLORS.index(sc.objects[objs[1]].color))
                 fold.append(i % 2)
+            for q, a in qs:
+                for key, v in teacher_forced(model, tok, sc, rows, q, a, cov).items():
+                    forced[key].append(v)
             names = {o.name for o in sc.objects}
             for (q, a), (out, _) in zip(qs, answers):
                 got, want = S.normalize_answer(out), S.normalize_answer(a)
@@ -87,6 +139,12 @@ def main():
         print(f"  {k}: {v / n:.3f}")
     print(f"colour right {col_ok / n:.3f} (a uniformly drawn other object's: "
           f"{col_uniform / n:.3f}); shape right where the colour is {shape_ok / max(1, col_ok):.3f}")
+    print(f"teacher-forced ({len(forced['colour'])} questions): the colour token right "
+          f"{np.mean(forced['colour']):.3f}; with the true colour given, the shape token right "
+          f"{np.mean(forced['shape']):.3f}, bound {np.mean(forced['bound']):.3f}")
+    print(f"layer 3's head 1 at the first answer row ({len(forced['top'])} questions): its pick "
+          f"(the most mass, the named object left out) is the answer {np.mean(forced['top']):.3f}; "
+          f"the colour said is the pick's {np.mean(forced['follows']):.3f}")
     y, f = np.array(label), np.array(fold)
     print(f"the nearest object's colour read linearly ({len(y)} questions; the most frequent "
           f"{np.bincount(y).max() / len(y):.2f}): " + ", ".join(
