@@ -484,6 +484,16 @@
 #      - So making the lookup's output name its object, at every answer row, does not bring its
 #        pick into the answer within 300-470 steps; both failures (no place in the colour,
 #        the shape not bound to it) stay where they were.
+#      - L2, the long run stop 25 asked for (1400 steps, 40% nearest, lr 3e-4, the REL options
+#        with --near-sup 1 only, --stream-start 700000 --text-start 160000): nearest on the 267
+#        questions 0.213 / 0.236 / 0.228 / 0.206 after 350 / 700 / 1050 / 1400 steps (~50
+#        nearest questions a step): no rise past ~0.24, the toy's late rise did not come by
+#        ~70k. The other types gained instead. Val (150 images) after 700 / 1050 / 1400: colour
+#        0.469 / 0.476 / 0.449, count 0.607 / 0.627 / 0.653, shape 0.632 / 0.604 / 0.604, size
+#        0.713 / 0.680 / 0.700, position 0.767 / 0.747 / 0.780, POPE 0.748 / 0.723 / 0.711
+#        (yes-ratio 0.63 / 0.53 / 0.44), nearest 0.256 / 0.222 / 0.205 (the shipped model:
+#        0.442, 0.620, 0.597, 0.653, 0.753, 0.683 (0.37), 0.188). The states after 700 and
+#        1400 steps were copied to /work/states (outside the repository) as candidates to ship.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
