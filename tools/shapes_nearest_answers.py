@@ -30,45 +30,40 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import shapes_closer_diag as C  # noqa: E402
+import shapes_identity_diag as I  # noqa: E402
 import shapes_place_diag as D  # noqa: E402
 import synth_shapes as S  # noqa: E402
 import train_tiny_llava as T  # noqa: E402
 
 
-class Layer3Probs(T.DecoderHooks):
-    """Keeps layer 3's attention probabilities."""
+class Layer3Probs(D.Recorder):
+    """D.Recorder, and layer 3's attention probabilities."""
 
     def attn_probs(self, layer, probs):
         if layer == 3:
             self.p3 = probs.detach()
-        return probs
+        return super().attn_probs(layer, probs)
 
 
 def teacher_forced(model, tok: T.Tok, sc: S.Scene, rows: torch.Tensor, q: str, a: str,
-                   cover: np.ndarray) -> dict:
+                   sel: torch.Tensor) -> dict:
     """One nearest question teacher-forced (see the header): colour, shape, bound, top (head
-    1's pick is the answer), follows (the said colour is the pick's). rows [576, d]; cover
-    [576, n_obj] the objects' patch coverage."""
+    1's pick is the answer), follows (the said colour is the pick's). rows [576, d]; sel
+    [576, n_obj] the objects' patches (I.object_rows)."""
     text = f"{q}\n{S.SUFFIX}"
     named = T.named_objects(sc, text, a)
-    ids = tok.prompt(text)
-    k = ids.index(T.IMAGE_TOKEN_ID)
     ans = tok.enc(a)
-    e = model.get_input_embeddings()(torch.tensor(ids + ans))
-    seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
-    n = seq.shape[1]
-    rec = Layer3Probs()
-    h = T.decoder_hidden(model, seq, torch.arange(n), T.causal_bias(n), rec)
+    rec, k, n = D.prompt_pass(model, tok, rows, text, Layer3Probs(), ans)
+    lm = model.language_model
     first = n - len(ans) - 1  # the row that predicts the answer's first token
-    pred = model.language_model.lm_head(h[0, first:n - 1]).argmax(-1).tolist()
+    final = rec.h[len(lm.model.layers)][0, first:n - 1]
+    pred = lm.lm_head(lm.model.norm(final)).argmax(-1).tolist()
     colour = a.split()[0]
     shapes = {tok.enc(f"x {o.shape}")[-1] for o in sc.objects
               if o.color == colour and o.name != q[len(S.NEAREST_PREFIX):-1]}
     out = {"colour": pred[:-1] == ans[:-1], "shape": pred[-1] == ans[-1],
            "bound": pred[-1] in shapes}
     if len(named) == 2:
-        sel = torch.from_numpy(np.stack([T.object_patches(cover[:, j])
-                                         for j in range(len(sc.objects))], 1)).float()
         mass = (rec.p3[0, 1, first, k:k + S.GRID * S.GRID, None] * sel).sum(0)
         mass[named[0]] = -1
         top = int(mass.argmax())
@@ -112,8 +107,9 @@ def main():
                     feats[f"answer {L}"].append(rec.h[L][0, m - 1].numpy())
                 label.append(S.COLORS.index(sc.objects[objs[1]].color))
                 fold.append(i % 2)
+            sel = torch.from_numpy(I.object_rows(sc, lab)).float()
             for q, a in qs:
-                for key, v in teacher_forced(model, tok, sc, rows, q, a, cov).items():
+                for key, v in teacher_forced(model, tok, sc, rows, q, a, sel).items():
                     forced[key].append(v)
             names = {o.name for o in sc.objects}
             for (q, a), (out, _) in zip(qs, answers):

@@ -23,7 +23,7 @@
 
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,11 +56,13 @@ class Recorder(T.DecoderHooks):
 
 
 def prompt_pass(model, tok: T.Tok, rows: torch.Tensor, text: str,
-                rec: Optional[Recorder] = None) -> Tuple[Recorder, int, int]:
+                rec: Optional[Recorder] = None, answer: Sequence[int] = ()
+                ) -> Tuple[Recorder, int, int]:
     """One dense decoder pass over the vicuna_v1 prompt of question `text` with the image rows
-    `rows` in place of the image token: (its Recorder, `rec` or a new one; the first image
-    row's index; the sequence length)."""
-    ids = tok.prompt(text)
+    `rows` in place of the image token, and then the token ids `answer` (teacher-forced): (its
+    Recorder, `rec` or a new one; the first image row's index; the sequence length). The
+    Recorder's h[number of layers] is the final norm's input."""
+    ids = tok.prompt(text) + list(answer)
     k = ids.index(T.IMAGE_TOKEN_ID)
     e = model.get_input_embeddings()(torch.tensor(ids))
     seq = torch.cat([e[:k], rows, e[k + 1:]])[None]
