@@ -1294,7 +1294,7 @@ def rel_gather_targets(rel: str, named: List[int]) -> Tuple[Tuple[int, int], Tup
 
 def rms_normed(h: torch.Tensor) -> torch.Tensor:
     """RMS normalization without a weight: a residual as a layer's norm reads it, up to scale."""
-    return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)
+    return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + TEXT["rms_norm_eps"])
 
 
 class AttnRecorder(DecoderHooks):
@@ -1312,7 +1312,7 @@ class AttnRecorder(DecoderHooks):
         if layer in self.resid_layers:  # RMS-normalized (no weight), as the layer reads it
             self.resids[layer] = rms_normed(h)
         if layer in self.rms_layers:
-            self.rms[layer] = torch.sqrt(h.pow(2).mean(-1) + 1e-5)
+            self.rms[layer] = torch.sqrt(h.pow(2).mean(-1) + TEXT["rms_norm_eps"])
 
     def attn_bias(self, layer, bias):
         return self.inner.attn_bias(layer, bias)
