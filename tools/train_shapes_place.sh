@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The position continuations of 2026-11-30 (issue 8), as the chain of tools/train_tiny_llava.py
-# invocations that continued the dense checkpoint of tools/train_shapes_recipe.sh, in order. The
-# last state (run15) is the shipped models/yopo-shapes-dense (exported with --steps-* 0, see its
-# card): it answers position questions above chance (--rel-gather, run11-run13), nearest not
-# yet. run4 and run10 are measured dead ends (run5 starts again from run3; run10, a per-row
-# nearest-object target, is not kept). Each writes its f32 state dict and its log to $WORK;
-# tools/shapes_place_diag.py measures a state (what the training script's header reports).
+# The position continuations of 2026-11-30 and 2026-12-01 (issue 8), as the chain of
+# tools/train_tiny_llava.py invocations that continued the dense checkpoint of
+# tools/train_shapes_recipe.sh, in order. The last state (run16) is the shipped
+# models/yopo-shapes-dense (exported with --steps-* 0, see its card): it answers position
+# questions above chance (--rel-gather, run11-run13), nearest not yet. run16 starts from run15
+# as it was shipped (bf16, from git history), so it can be run alone. run4 and run10 are measured
+# dead ends (run5 starts again from run3; run10, a per-row nearest-object target, is not kept).
+# Each writes its f32 state dict and its log to $WORK; tools/shapes_place_diag.py measures a
+# state (what the training script's header reports).
 #
-#   tools/train_shapes_place.sh            # ~3.2 hours on 2 cores with OpenBLAS
-#   tools/shapes_place_diag.py "$WORK/run15.pt" 40
+#   tools/train_shapes_place.sh            # ~4.2 hours on 2 cores with OpenBLAS
+#   ONLY=run16 tools/train_shapes_place.sh # run16 alone, ~1 hour
+#   tools/shapes_place_diag.py "$WORK/run16.pt" 40
 #
-# Environment: WORK (default /tmp/yopo_shapes_place), OB (a directory with OpenBLAS's
-# libblas.so.3, as in tools/train_shapes_recipe.sh). Deterministic given the seed, the thread
-# count, OpenBLAS and tools/requirements.txt.
+# Environment: WORK (default /tmp/yopo_shapes_place), ONLY (the steps to run, see
+# tools/recipe_step.sh), OB (a directory with OpenBLAS's libblas.so.3, as in
+# tools/train_shapes_recipe.sh). Deterministic given the seed, the thread count, OpenBLAS and
+# tools/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/yopo_shapes_place}
@@ -24,22 +28,26 @@ source tools/recipe_step.sh  # step, recipe_file
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
 QW='{"exist": 0.1, "color": 0.05, "shape": 0.05, "count": 0.05, "size": 0.05, "place": 0.3, "position": 0.3, "nearest": 0.1}'
 
-if [ ! -f "$WORK/dense.pt" ]; then
-  # the checkpoint this chain continued (tools/train_shapes_recipe.sh's, shipped before the
-  # chain's last state replaced it: git history, d5438f7), as an f32 state dict
-  mkdir -p "$WORK/recipe-dense"
+# shipped_state COMMIT NAME: models/yopo-shapes-dense as shipped at COMMIT (bf16), read as f32,
+# as the state dict $WORK/NAME.pt (kept if it exists)
+shipped_state() {
+  [ -f "$WORK/$2.pt" ] && return
+  mkdir -p "$WORK/$2"
   for f in config.json model.safetensors; do
-    recipe_file "$f" >"$WORK/recipe-dense/$f"
+    recipe_file "$f" "$1" >"$WORK/$2/$f"
   done
-  /usr/bin/python3 - "$WORK/recipe-dense" "$WORK/dense.pt" <<'PY'
+  /usr/bin/python3 - "$WORK/$2" "$WORK/$2.pt" <<'PY'
 import sys
 from pathlib import Path
 import torch
 sys.path.insert(0, "tools")
 import train_tiny_llava as T
-torch.save(T.load_shipped(Path(sys.argv[1])).state_dict(), sys.argv[2])
+torch.save(T.state_of(T.load_shipped(Path(sys.argv[1]))), sys.argv[2])
 PY
-fi
+}
+# the checkpoint this chain continued (tools/train_shapes_recipe.sh's, shipped before the chain's
+# last state replaced it)
+shipped_state "$RECIPE_COMMIT" dense
 
 STEP_ARGS=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0 --independent-turns
   --stepping-stones 0.2 --text-weights "$MIX" --qtype-weights "$QW" --eval-every 0 --warmup-qa 20
@@ -113,3 +121,13 @@ step run14 --resume "$WORK/run13.pt" --steps-qa 100 --stream-start 260000 "${REL
 QW8='{"exist": 0.25, "color": 0.12, "shape": 0.12, "count": 0.15, "size": 0.12, "place": 0.04, "position": 0.14, "nearest": 0.06}'
 step run15 --resume "$WORK/run14.pt" --steps-qa 150 --stream-start 360000 "${REL[@]}" \
   --qtype-weights "$QW8" --lr-qa 3e-4 --warmup-qa 10
+# 16. (2026-12-01) From run15 as shipped (bf16, a5af64a), a 1400-step schedule weighted to
+#    nearest (QW9: 40%), lr 3e-4, stopped after 700 steps. Nearest did not rise past ~0.24 on
+#    val in the whole 1400 (session 28's L2 in the header of tools/train_tiny_llava.py); after
+#    700 the other types had gained most (val, 150 images: POPE 0.68 -> 0.75, size 0.65 -> 0.71,
+#    shape 0.60 -> 0.63, colour 0.44 -> 0.47). The state exported as models/yopo-shapes-dense
+#    on 2026-12-01.
+shipped_state a5af64a run15-shipped
+QW9='{"exist": 0.15, "color": 0.07, "shape": 0.07, "count": 0.09, "size": 0.07, "place": 0.02, "position": 0.13, "nearest": 0.4}'
+step run16 --resume "$WORK/run15-shipped.pt" --steps-qa 1400 --qa-stop 700 \
+  --stream-start 700000 --text-start 160000 "${REL[@]}" --qtype-weights "$QW9" --lr-qa 3e-4
