@@ -494,6 +494,13 @@
 #        (yes-ratio 0.63 / 0.53 / 0.44), nearest 0.256 / 0.222 / 0.205 (the shipped model:
 #        0.442, 0.620, 0.597, 0.653, 0.753, 0.683 (0.37), 0.188). The states after 700 and
 #        1400 steps were copied to /work/states (outside the repository) as candidates to ship.
+#      Session 29 (2026-12-01): L2 replayed as tools/train_shapes_place.sh's run16 (from run15 as
+#      shipped, --qa-stop 700) gives the same val figures after 700 steps to the last digit
+#      (colour 0.469, count 0.607, shape 0.632, size 0.713, position 0.767, POPE 0.748,
+#      nearest 0.256); shipped (tools/ship_shapes.sh). Test split (the shipped model before):
+#      colour 0.426 (0.410), count 0.655 (0.620), shape 0.559 (0.500), size 0.750 (0.735),
+#      position 0.775 (0.770), POPE 0.738 (0.684; yes-ratio 0.615, was 0.374), nearest 0.196
+#      (0.189; chance 0.308): nearest is still below chance.
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
