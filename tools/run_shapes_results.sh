@@ -8,9 +8,10 @@
 #
 # Environment: BUILD (default build), THREADS (default 2), OUT (default docs/results),
 # LIMIT_IMAGES (default 100: the questions of the first 100 of the 200 test images, 600 POPE +
-# 565 GQA-style, what docs/results holds; 200 = the whole split). Answers files are resumable: rerunning continues where a run
-# stopped. Needs ../shared/assets/tokenizer/llama2-tokenizer.model and /usr/bin/python3 with numpy
-# and Pillow (to regenerate the test images, which are not committed).
+# 565 GQA-style, what docs/results holds; 200 = the whole split). Answers files are resumable:
+# rerunning continues where a run stopped. Needs ../shared/assets/tokenizer/llama2-tokenizer.model
+# and /usr/bin/python3 with numpy and Pillow (to regenerate the test images, which are not
+# committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -56,9 +57,10 @@ EOF
 # convention, share of the dense visual FLOPs):
 #   yopo-25 / yopo-12 with the head mask calibrated on the dense model ($DENSE/headmask.json,
 #     `yopo calibrate` on 100 validation POPE questions): the mask keeps every head in layers 0-1
-#     (as calibration always does), so L_keep alone sets the budget (2026-11-30 checkpoint, mask
-#     4/4/0/4): yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 3 (26.5%, layer 2 without heads;
-#     the 2026-11-29 checkpoint's mask 4/4/3/1 gave L_keep 2, 21.4%);
+#     (as calibration always does), so L_keep alone sets the budget (2026-12-01 checkpoint, mask
+#     4/4/1/3): yopo-12 -> L_keep 1 (10.7%), yopo-25 -> L_keep 3 (27.9%, layer 2 with one head;
+#     the 2026-11-30 checkpoints' mask 4/4/0/4 gave the same at 26.5%, the 2026-11-29 one's
+#     4/4/3/1 L_keep 2, 21.4%);
 #     window w=5, FFN ratio 2 in every layer;
 #   the token-pruning baselines cannot go below ~25% here (layer 0 always sees every visual
 #     token and is a quarter of the model), so each is run at its most aggressive setting
