@@ -16,6 +16,7 @@
 #include "runtime/model_loader.h"
 #include "runtime/prompt.h"
 #include "runtime/sampler.h"
+#include "runtime/text_stream.h"
 #include "vision/image.h"
 
 namespace yopo::cli {
@@ -41,24 +42,6 @@ struct RunOptions {
   std::string head_mask;
 };
 
-// Length of the longest prefix of s that ends on a complete UTF-8 character.
-size_t complete_utf8_prefix(const std::string& s) {
-  size_t i = s.size();
-  for (size_t back = 0; back < 4 && i > 0; ++back) {
-    const unsigned char c = static_cast<unsigned char>(s[i - 1]);
-    if ((c & 0xC0) != 0x80) {  // a lead byte or ASCII: is its sequence complete?
-      const size_t need = c < 0x80         ? 1
-                          : (c >> 5) == 6  ? 2
-                          : (c >> 4) == 14 ? 3
-                          : (c >> 3) == 30 ? 4
-                                           : 1;
-      return back + 1 >= need ? s.size() : i - 1;
-    }
-    --i;
-  }
-  return s.size();
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -67,31 +50,15 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // characters only) to stdout; returns the statistics.
 GenerationStats generate_and_print(const LlamaModel& model, const SpmTokenizer& tok,
                                    GenerationRequest req, const RunOptions& o, ops::Context& ctx) {
-  std::vector<int32_t> all;
-  for (int32_t id : req.prompt)
-    if (id != kImageMarker) all.push_back(id);
-  const std::string base = tok.decode(all);
-  auto new_text = [&] {
-    const std::string text = tok.decode(all);
-    return text.compare(0, base.size(), base) == 0 ? text.substr(base.size()) : text;
-  };
-  size_t printed = 0;
+  TextStream stream(tok, req.prompt);
   req.on_token = [&](int32_t id) {
-    all.push_back(id);
-    const std::string text = new_text();
-    const size_t upto = complete_utf8_prefix(text);
-    if (upto > printed) {
-      std::cout << text.substr(printed, upto - printed) << std::flush;
-      printed = upto;
-    }
+    std::cout << stream.push(id) << std::flush;
     return true;
   };
   Sampler sampler(o.sampling);
   GenerationStats st;
   Generator(model, ctx).generate(req, sampler, &st);
-  const std::string text = new_text();
-  if (text.size() > printed) std::cout << text.substr(printed);
-  std::cout << std::flush;
+  std::cout << stream.finish() << std::flush;
   return st;
 }
 
