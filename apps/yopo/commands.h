@@ -18,5 +18,6 @@ void add_bench_command(CLI::App& app, Action& action);
 void add_calibrate_command(CLI::App& app, Action& action);
 void add_eval_command(CLI::App& app, Action& action);
 void add_score_command(CLI::App& app, Action& action);
+void add_serve_command(CLI::App& app, Action& action);
 
 }  // namespace yopo::cli

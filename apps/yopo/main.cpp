@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   yopo::cli::add_calibrate_command(app, action);
   yopo::cli::add_eval_command(app, action);
   yopo::cli::add_score_command(app, action);
+  yopo::cli::add_serve_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

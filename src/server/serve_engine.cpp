@@ -1,0 +1,182 @@
+#include "server/serve_engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "models/flop_counter.h"
+#include "prune/plan_spec.h"
+#include "runtime/generator.h"
+#include "runtime/llava_answer.h"
+#include "runtime/text_stream.h"
+#include "vision/preprocess.h"
+
+namespace yopo::server {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Whether a request's spec (presets and techniques only) reads the server's head mask.
+bool spec_reads_head_mask(const std::string& spec) {
+  size_t start = 0;
+  while (true) {
+    const size_t plus = spec.find('+', start);
+    const std::string part = spec.substr(start, plus == std::string::npos ? plus : plus - start);
+    if (part == "yopo-25" || part == "yopo-12" || part == "heads") return true;
+    if (plus == std::string::npos) return false;
+    start = plus + 1;
+  }
+}
+
+}  // namespace
+
+ServeEngine::ServeEngine(const ServeOptions& o) : opts_(o) {
+  if (is_llava_checkpoint(o.model_path, o.load)) {
+    llava_ = load_llava_model(o.model_path, o.load);
+    check(llava_.tokenizer != nullptr, "'", o.model_path, "' has no tokenizer: give --tokenizer");
+  } else {
+    text_ = load_llama_model(o.model_path, o.load.dtype);
+    if (!o.load.tokenizer.empty()) text_.tokenizer = load_tokenizer(o.load.tokenizer);
+    check(text_.tokenizer != nullptr, "'", o.model_path,
+          "' has no tokenizer (GGUF tokenizer.ggml.* metadata or tokenizer.model): give "
+          "--tokenizer");
+  }
+  ctx_ = std::make_unique<ops::Context>(o.threads);
+  template_ = parse_chat_template(!o.chat_template.empty()                      ? o.chat_template
+                                  : multimodal() && llava_.layout == "llava-hf" ? "llava_hf"
+                                                                                : "vicuna_v1");
+  name_ = !o.model_name.empty() ? o.model_name : llava_model_name(o.model_path);
+  check(o.max_tokens > 0, "the default max_tokens must be positive, got ", o.max_tokens);
+  // The default plan must resolve now, not at the first request.
+  check(multimodal() || o.prune == "dense",
+        "--prune needs a LLaVA model: a text-only model has no visual tokens");
+  resolve_plan_spec(o.prune, llm().config(), parse_semantics(o.semantics), o.head_mask);
+}
+
+ServeEngine::~ServeEngine() = default;
+
+bool ServeEngine::multimodal() const {
+  return llava_.model != nullptr;
+}
+
+const LlamaModel& ServeEngine::llm() const {
+  return multimodal() ? *llava_.model->llm : *text_.model;
+}
+
+const SpmTokenizer& ServeEngine::tokenizer() const {
+  return multimodal() ? *llava_.tokenizer : *text_.tokenizer;
+}
+
+int64_t ServeEngine::context_length() const {
+  return llm().config().max_position;
+}
+
+PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
+  PreparedRequest p;
+  const SpmTokenizer& tok = tokenizer();
+  p.images = int64_t(r.images.size());
+  check(p.images == 0 || multimodal(), "'", name_, "' is a text-only model: it takes no images");
+  if (r.chat) {
+    p.prompt = tokenize_chat(tok, format_chat(template_, r.turns, r.system), true);
+  } else {
+    p.prompt = tok.encode(r.prompt, false);
+    p.prompt.insert(p.prompt.begin(), tok.bos_id());
+  }
+  const int64_t markers = std::count(p.prompt.begin(), p.prompt.end(), kImageMarker);
+  check(markers == p.images, "the prompt has ", markers, " image places for ", p.images, " images");
+
+  const std::string spec = r.prune.empty() ? opts_.prune : r.prune;
+  const std::string sem = r.semantics.empty() ? opts_.semantics : r.semantics;
+  check(multimodal() || spec == "dense",
+        "'yopo.prune' needs a LLaVA model: a text-only model has no visual tokens");
+  const bool mask = spec == opts_.prune || spec_reads_head_mask(spec);
+  p.plan =
+      resolve_plan_spec(spec, llm().config(), parse_semantics(sem), mask ? opts_.head_mask : "");
+
+  const int64_t per_image = multimodal() ? llava_.model->rows_per_image() : 0;
+  const int64_t rows = int64_t(p.prompt.size()) - markers + markers * per_image;
+  const int64_t ctx = context_length();
+  check(rows < ctx, "the prompt has ", rows, " tokens (images included), more than the ",
+        "model's context of ", ctx, " leaves room for");
+  if (r.max_tokens > 0) {
+    check(rows + r.max_tokens <= ctx, "the model's context is ", ctx, " tokens: the prompt has ",
+          rows, " (images included) and max_tokens asks for ", r.max_tokens, " more");
+    p.max_tokens = r.max_tokens;
+  } else {
+    p.max_tokens = std::min(opts_.max_tokens, ctx - rows);
+  }
+  p.sampling = r.sampling;
+  Sampler validate(p.sampling);  // throws for parameters it does not take
+  p.stop = r.stop;
+  p.trim_leading = r.chat;
+
+  if (p.images > 0) {
+    const LlavaModel& m = *llava_.model;
+    const int64_t side = m.preprocess.crop, px = 3 * side * side;
+    std::vector<float> pixels(size_t(p.images * px));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < p.images; ++i) {
+      const std::vector<float> one = preprocess_image(r.images[size_t(i)], m.preprocess);
+      std::copy(one.begin(), one.end(), pixels.begin() + i * px);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    p.image_rows = m.encode_images(*ctx_, pixels.data(), p.images);
+    p.encode_ms = ms_since(t0);
+  }
+  return p;
+}
+
+CompletionResult ServeEngine::complete(const PreparedRequest& p,
+                                       const std::function<bool(const std::string&)>& on_text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CompletionResult out;
+  FlopCounter flops;
+  GenerationRequest req;
+  req.prompt = p.prompt;
+  if (multimodal()) {
+    req.image_rows = p.image_rows.empty() ? nullptr : p.image_rows.data();
+    req.rows_per_image = llava_.model->rows_per_image();
+    req.grid_rows = llava_.model->grid_rows();
+    req.grid_cols = llava_.model->grid_cols();
+  }
+  req.max_new_tokens = p.max_tokens;
+  req.eos_id = tokenizer().eos_id();
+  req.plan = &p.plan;
+  req.flops = &flops;
+  TextStream stream(tokenizer(), p.prompt, p.stop);
+  bool started = !p.trim_leading;
+  auto emit = [&](std::string piece) {  // false: the client asked to stop
+    if (!started) {
+      piece.erase(0, std::min(piece.size(), piece.find_first_not_of(" \t\n\r")));
+      started = !piece.empty();
+    }
+    if (piece.empty() || !on_text || out.aborted) return !out.aborted;
+    out.aborted = !on_text(piece);
+    return !out.aborted;
+  };
+  req.on_token = [&](int32_t id) { return emit(stream.push(id)) && !stream.stopped(); };
+  Sampler sampler(p.sampling);
+  GenerationStats st;
+  Generator(llm(), *ctx_).generate(req, sampler, &st);
+  emit(stream.finish());
+  out.text = stream.text();
+  if (p.trim_leading)
+    out.text.erase(0, std::min(out.text.size(), out.text.find_first_not_of(" \t\n\r")));
+  out.finish_reason = !stream.stopped() && st.generated_tokens >= p.max_tokens ? "length" : "stop";
+  out.prompt_tokens = st.prompt_tokens;
+  out.visual_tokens = st.visual_tokens;
+  out.completion_tokens = st.generated_tokens;
+  out.encode_ms = p.encode_ms;
+  out.prefill_ms = st.prompt_ms;
+  out.decode_ms = st.decode_ms;
+  out.executed_flops = flops.total();
+  out.visual_flops = flops.visual_total().total();
+  out.plan = p.plan.name;
+  out.semantics = semantics_name(p.plan.semantics);
+  return out;
+}
+
+}  // namespace yopo::server
