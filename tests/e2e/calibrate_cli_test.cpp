@@ -23,13 +23,6 @@ bool has(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A POPE-style question file: line 1 chelsea, line 2 a missing image, line 3 grace_hopper.
 std::string write_questions(const std::string& dir) {
   const std::string path = dir + "/questions.jsonl";
@@ -75,12 +68,12 @@ TEST(CalibrateCli, WritesLoadableMaskAndProfile) {
   EXPECT_EQ(average_kept_heads(json_mask), 4.0);
 
   // Profile: a header and one row per layer.
-  const std::string csv = slurp(prefix + "-profile.csv");
+  const std::string csv = read_text(prefix + "-profile.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "layer,visual_share,mean_ratio,kept_heads");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;
   EXPECT_TRUE(has(csv, "\n0,")) << csv;
   EXPECT_TRUE(has(csv, "\n1,")) << csv;
-  EXPECT_TRUE(has(slurp(prefix + "-profile.svg"), "</svg>"));
+  EXPECT_TRUE(has(read_text(prefix + "-profile.svg"), "</svg>"));
 
   // The mask drives a pruned run.
   for (const auto& prune :

@@ -10,13 +10,6 @@
 namespace yopo::test {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The reference holds the 200 tokens llama2.c samples at positions 0..199 (see
 // tests/golden/stories260k_test.cpp).
 TEST(Cli, RunStories260KGreedyPrintsReferenceText) {

@@ -2,8 +2,7 @@
 // on SIGTERM; a model it cannot load is an error before it listens.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include <signal.h>
 
 #include <chrono>
 #include <fstream>
@@ -12,48 +11,19 @@
 #include <sstream>
 #include <thread>
 
+#include "support/run_command.h"
 #include "support/test_paths.h"
-
-extern char** environ;
 
 namespace yopo {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_text;
 
-// Starts `yopo args...` with stdout and stderr to log; returns its pid.
-pid_t spawn_yopo(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> all = {test::cli_path()};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  EXPECT_EQ(rc, 0);
+pid_t spawn_yopo(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), test::cli_path());
+  const pid_t pid = test::spawn_command(args, log);
+  EXPECT_GT(pid, 0);
   return pid;
-}
-
-// Waits for the process to end (up to timeout_s); returns its exit status, or -1.
-int wait_exit(pid_t pid, int timeout_s) {
-  for (int i = 0; i < timeout_s * 100; ++i) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  return -1;
 }
 
 TEST(ServeCli, ListensAnswersAndStopsOnSigterm) {
@@ -78,7 +48,7 @@ TEST(ServeCli, ListensAnswersAndStopsOnSigterm) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(nlohmann::json::parse(r->body)["usage"]["completion_tokens"], 4);
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_exit(pid, 30), 0) << read_text(log);
+  EXPECT_EQ(test::wait_command(pid, 30), 0) << read_text(log);
 }
 
 TEST(ServeCli, UnloadableModelIsAnError) {
@@ -86,7 +56,7 @@ TEST(ServeCli, UnloadableModelIsAnError) {
   std::ofstream(dir + "/broken.gguf") << "GGUF but not really";
   const pid_t pid =
       spawn_yopo({"serve", "-m", dir + "/broken.gguf", "--port", "0"}, dir + "/serve.log");
-  EXPECT_EQ(wait_exit(pid, 30), 1);
+  EXPECT_EQ(test::wait_command(pid, 30), 1);
   EXPECT_NE(read_text(dir + "/serve.log").find("error:"), std::string::npos);
 }
 

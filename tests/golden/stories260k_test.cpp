@@ -14,12 +14,7 @@
 namespace yopo {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_text;
 
 std::string greedy_text(const std::string& model_path, DType dtype, int64_t n) {
   LoadedModel lm = load_llama_model(model_path, dtype);

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace yopo::test {
 
@@ -26,12 +28,21 @@ std::string fixture(const std::string& relative) {
   return (fs::path(YOPO_FIXTURES_DIR) / relative).string();
 }
 
-std::string cli_path() { return YOPO_CLI_PATH; }
+std::string cli_path() {
+  return YOPO_CLI_PATH;
+}
 
 std::string temp_dir() {
   std::string templ = (fs::temp_directory_path() / "yopo-test-XXXXXX").string();
   char* d = ::mkdtemp(templ.data());
   return d ? std::string(d) : fs::temp_directory_path().string();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace yopo::test

@@ -16,13 +16,15 @@ std::string fixture(const std::string& relative);
 std::string cli_path();
 // A fresh temporary directory for this test, removed by the OS eventually.
 std::string temp_dir();
+// A file's whole content ("" when it cannot be read).
+std::string read_text(const std::string& path);
 
 }  // namespace yopo::test
 
 // Skips the current test with a message when the asset is absent; binds its path to var.
-#define YOPO_REQUIRE_ASSET(var, relative)                                                  \
-  const std::string var = ::yopo::test::asset(relative);                                   \
-  if (var.empty()) {                                                                       \
-    GTEST_SKIP() << "asset " << (relative)                                                 \
+#define YOPO_REQUIRE_ASSET(var, relative)                                                 \
+  const std::string var = ::yopo::test::asset(relative);                                  \
+  if (var.empty()) {                                                                      \
+    GTEST_SKIP() << "asset " << (relative)                                                \
                  << " not found (looked in ../shared/assets and $YOPO_ASSETS); skipping"; \
   }
