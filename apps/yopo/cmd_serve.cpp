@@ -86,6 +86,9 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--max-tokens", e.max_tokens,
                   "Tokens to generate when a request does not say (bounded by the context)")
       ->capture_default_str();
+  cmd->add_option("--image-cache", e.image_cache,
+                  "Encoded images kept for requests that send them again (0: none)")
+      ->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return serve(*o); }; });
 }
 

@@ -48,6 +48,7 @@ json yopo_stats(const CompletionResult& c) {
   return {{"plan", c.plan},
           {"semantics", c.semantics},
           {"visual_tokens", c.visual_tokens},
+          {"cached_images", c.cached_images},
           {"executed_flops", c.executed_flops},
           {"visual_flops", c.visual_flops},
           {"encode_ms", c.encode_ms},

@@ -50,6 +50,7 @@ ServeEngine::ServeEngine(const ServeOptions& o) : opts_(o) {
                                                                                 : "vicuna_v1");
   name_ = !o.model_name.empty() ? o.model_name : llava_model_name(o.model_path);
   check(o.max_tokens > 0, "the default max_tokens must be positive, got ", o.max_tokens);
+  check(o.image_cache >= 0, "the image cache size must not be negative, got ", o.image_cache);
   // The default plan must resolve now, not at the first request.
   check(multimodal() || o.prune == "dense",
         "--prune needs a LLaVA model: a text-only model has no visual tokens");
@@ -113,20 +114,41 @@ PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
   p.stop = r.stop;
   p.trim_leading = r.chat;
 
-  if (p.images > 0) {
-    const LlavaModel& m = *llava_.model;
-    const int64_t side = m.preprocess.crop, px = 3 * side * side;
-    std::vector<float> pixels(size_t(p.images * px));
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < p.images; ++i) {
-      const std::vector<float> one = preprocess_image(r.images[size_t(i)], m.preprocess);
-      std::copy(one.begin(), one.end(), pixels.begin() + i * px);
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    p.image_rows = m.encode_images(*ctx_, pixels.data(), p.images);
-    p.encode_ms = ms_since(t0);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Image& image : r.images) {
+    bool cached = false;
+    const auto rows_of = image_rows(image, &cached);
+    p.image_rows.insert(p.image_rows.end(), rows_of->begin(), rows_of->end());
+    p.cached_images += cached;
   }
+  p.encode_ms = p.images > 0 ? ms_since(t0) : 0;
   return p;
+}
+
+std::shared_ptr<const std::vector<float>> ServeEngine::image_rows(const Image& image,
+                                                                  bool* cached) {
+  // FNV-1a and std::hash over the size and the pixels: a 128-bit key.
+  std::string bytes(reinterpret_cast<const char*>(image.rgb.data()), image.rgb.size());
+  bytes += std::to_string(image.width) + "x" + std::to_string(image.height);
+  uint64_t fnv = 14695981039346656037ull;
+  for (unsigned char c : bytes) fnv = (fnv ^ c) * 1099511628211ull;
+  const std::pair<uint64_t, uint64_t> key{fnv, std::hash<std::string>{}(bytes)};
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = image_cache_.begin(); it != image_cache_.end(); ++it) {
+    if (it->first != key) continue;
+    image_cache_.splice(image_cache_.begin(), image_cache_, it);
+    *cached = true;
+    return image_cache_.front().second;
+  }
+  const LlavaModel& m = *llava_.model;
+  const std::vector<float> pixels = preprocess_image(image, m.preprocess);
+  auto rows = std::make_shared<const std::vector<float>>(m.encode_images(*ctx_, pixels.data(), 1));
+  *cached = false;
+  if (opts_.image_cache > 0) {
+    image_cache_.emplace_front(key, rows);
+    if (int64_t(image_cache_.size()) > opts_.image_cache) image_cache_.pop_back();
+  }
+  return rows;
 }
 
 CompletionResult ServeEngine::complete(const PreparedRequest& p,
@@ -170,6 +192,7 @@ CompletionResult ServeEngine::complete(const PreparedRequest& p,
   out.visual_tokens = st.visual_tokens;
   out.completion_tokens = st.generated_tokens;
   out.encode_ms = p.encode_ms;
+  out.cached_images = p.cached_images;
   out.prefill_ms = st.prompt_ms;
   out.decode_ms = st.decode_ms;
   out.executed_flops = flops.total();

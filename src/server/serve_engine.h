@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,14 +26,15 @@ struct ServeOptions {
   std::string chat_template;  // empty: llava_hf for llava-hf checkpoints, else vicuna_v1
   std::string prune = "dense", semantics = "exact", head_mask;  // the default plan
   int64_t max_tokens = 256;  // a request's default (bounded by the context)
+  int64_t image_cache = 8;   // encoded images kept for reuse (multi-turn chats resend them)
   std::string model_name;    // the id clients see; empty: the checkpoint's name
 };
 
 // A request made ready to run: everything that can be wrong with it has been found.
 struct PreparedRequest {
-  std::vector<int32_t> prompt;    // BOS and image markers included
-  std::vector<float> image_rows;  // [images * rows_per_image, dim]
-  int64_t images = 0;
+  std::vector<int32_t> prompt;            // BOS and image markers included
+  std::vector<float> image_rows;          // [images * rows_per_image, dim]
+  int64_t images = 0, cached_images = 0;  // cached: taken from the cache, not encoded
   PruningPlan plan;
   int64_t max_tokens = 0;
   SamplingParams sampling;
@@ -45,7 +47,7 @@ struct CompletionResult {
   std::string text;
   std::string finish_reason;  // "stop" (EOS or a stop string) or "length"
   int64_t prompt_tokens = 0;  // decoder rows of the prompt, image rows included
-  int64_t visual_tokens = 0, completion_tokens = 0;
+  int64_t visual_tokens = 0, completion_tokens = 0, cached_images = 0;
   double encode_ms = 0, prefill_ms = 0, decode_ms = 0;
   double executed_flops = 0, visual_flops = 0;  // what the decoder executed
   std::string plan, semantics;
@@ -73,6 +75,8 @@ class ServeEngine {
 
  private:
   const LlamaModel& llm() const;
+  // The decoder rows of one image, from the cache or encoded (and cached); holds mu_.
+  std::shared_ptr<const std::vector<float>> image_rows(const Image& image, bool* cached);
   const SpmTokenizer& tokenizer() const;
 
   ServeOptions opts_;
@@ -82,6 +86,9 @@ class ServeEngine {
   ChatTemplate template_ = ChatTemplate::VicunaV1;
   std::string name_;
   std::mutex mu_;
+  // Most recently used first: (a 128-bit hash of the image's size and pixels, its rows).
+  std::list<std::pair<std::pair<uint64_t, uint64_t>, std::shared_ptr<const std::vector<float>>>>
+      image_cache_;
 };
 
 }  // namespace yopo::server

@@ -369,8 +369,8 @@ TEST(Serve, ChatWithImageGivesThePyTorchGreedyAnswers) {
   }
 }
 
-// A request's own plan (a preset) cuts the executed visual FLOPs; the answer stays greedy and
-// the streamed reply is the same text.
+// A request's own plan (a preset) cuts the executed visual FLOPs; an image sent again is not
+// encoded again; the streamed reply is the same text.
 TEST(Serve, RequestPlanPrunesAndStreams) {
   if (!fs::exists(fix("reference.json")))
     GTEST_SKIP() << "tests/fixtures/yopo_shapes/reference.json not found";
@@ -390,6 +390,9 @@ TEST(Serve, RequestPlanPrunesAndStreams) {
   pq["yopo"] = {{"prune", "yopo-12"}, {"semantics", "fast"}};
   const auto [st_pruned, pruned] = s.post("/v1/chat/completions", pq);
   ASSERT_EQ(st_pruned, 200) << pruned.dump();
+  // The image was encoded for the first request and is reused for the second.
+  EXPECT_EQ(dense["yopo"]["cached_images"], 0);
+  EXPECT_EQ(pruned["yopo"]["cached_images"], 1);
   EXPECT_EQ(pruned["yopo"]["plan"], "yopo-12");
   EXPECT_EQ(pruned["yopo"]["semantics"], "fast");
   EXPECT_LT(pruned["yopo"]["visual_flops"].get<double>(),
