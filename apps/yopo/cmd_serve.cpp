@@ -22,6 +22,7 @@ struct ServeCliOptions {
   std::string dtype = "auto";
   std::string host = "127.0.0.1";
   int port = 8080;
+  server::HttpOptions http;
 };
 
 int serve(const ServeCliOptions& o) {
@@ -36,7 +37,7 @@ int serve(const ServeCliOptions& o) {
   server::ServeOptions eo = o.engine;
   eo.load.dtype = parse_weight_dtype(o.dtype);
   server::ServeEngine engine(eo);
-  server::OpenAiServer http(engine);
+  server::OpenAiServer http(engine, o.http);
   const int port = http.bind(o.host, o.port);
   std::thread stopper([&http, signals] {
     int sig = 0;
@@ -67,6 +68,9 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->port, "Port (0: any free port, printed at start)")
       ->capture_default_str();
+  cmd->add_option("--api-key", o->http.api_key,
+                  "Require \"Authorization: Bearer KEY\" on every route but /health");
+  cmd->add_flag("--log-requests", o->http.log_requests, "Print one line per request on stderr");
   cmd->add_option("--model-name", e.model_name,
                   "Model id clients see (default: the checkpoint's directory or file name)");
   cmd->add_option("-t,--threads", e.threads, "Threads (0: all cores)")->capture_default_str();

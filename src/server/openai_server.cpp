@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -156,10 +157,28 @@ void handle_completion(ServeEngine& engine, const httplib::Request& req, httplib
 
 }  // namespace
 
-OpenAiServer::OpenAiServer(ServeEngine& engine)
+OpenAiServer::OpenAiServer(ServeEngine& engine, const HttpOptions& options)
     : engine_(engine), http_(std::make_unique<httplib::Server>()) {
   httplib::Server& s = *http_;
   s.set_payload_max_length(size_t{64} << 20);  // a few images as data: URLs
+  if (!options.api_key.empty()) {
+    s.set_pre_routing_handler(
+        [key = "Bearer " + options.api_key](const httplib::Request& req, httplib::Response& res) {
+          if (req.path == "/health" || req.get_header_value("Authorization") == key)
+            return httplib::Server::HandlerResponse::Unhandled;
+          res.status = 401;
+          json e = error_body("a missing or wrong API key (send \"Authorization: Bearer <key>\")",
+                              "invalid_request_error");
+          e["error"]["code"] = "invalid_api_key";
+          res.set_content(dump(e), "application/json");
+          return httplib::Server::HandlerResponse::Handled;
+        });
+  }
+  if (options.log_requests) {
+    s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "%s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    });
+  }
   s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", "application/json");
   });

@@ -4,7 +4,8 @@
 //   POST /v1/chat/completions  chat (images as data: URLs in image_url parts), stream or not
 //   POST /v1/completions       plain text continuation, stream or not
 // Errors are OpenAI's error objects: {"error": {"message", "type", "param", "code"}} with
-// status 400 (invalid_request_error), 404 (not_found_error) or 500 (server_error).
+// status 400 (invalid_request_error), 401 (a missing or wrong API key), 404 (not_found_error)
+// or 500 (server_error).
 // Responses carry a "yopo" object: the pruning plan, visual rows, executed FLOPs, timings.
 #pragma once
 
@@ -19,9 +20,15 @@ class Server;
 
 namespace yopo::server {
 
+struct HttpOptions {
+  // Non-empty: every route but /health needs "Authorization: Bearer <api_key>" (else 401).
+  std::string api_key;
+  bool log_requests = false;  // one line per request on stderr
+};
+
 class OpenAiServer {
  public:
-  explicit OpenAiServer(ServeEngine& engine);
+  explicit OpenAiServer(ServeEngine& engine, const HttpOptions& options = {});
   ~OpenAiServer();
 
   // Binds host:port (port 0: any free port); returns the port. Throws yopo::Error on failure.

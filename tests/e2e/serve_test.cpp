@@ -29,8 +29,9 @@ using test::read_text;
 // A server on 127.0.0.1:<free port>, serving until destroyed.
 class LiveServer {
  public:
-  explicit LiveServer(const ServeOptions& o)
-      : engine_(std::make_unique<ServeEngine>(o)), http_(std::make_unique<OpenAiServer>(*engine_)) {
+  explicit LiveServer(const ServeOptions& o, const HttpOptions& h = {})
+      : engine_(std::make_unique<ServeEngine>(o)),
+        http_(std::make_unique<OpenAiServer>(*engine_, h)) {
     port_ = http_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { http_->serve(); });
     for (int i = 0; i < 500; ++i) {  // until it answers (stop() before listening would hang)
@@ -271,6 +272,26 @@ TEST(Serve, BadRequestsGetErrorObjects) {
   EXPECT_EQ(json::parse(r404->body)["error"]["type"], "not_found_error");
   const auto [status, r] = s.post("/v1/completions", {{"prompt", ""}, {"max_tokens", 3}});
   EXPECT_EQ(status, 200) << r.dump();  // still serving
+}
+
+TEST(Serve, ApiKeyIsRequiredWhenSet) {
+  REQUIRE_STORIES();
+  HttpOptions h;
+  h.api_key = "sesame";
+  LiveServer s(stories_options(stories_model), h);  // /health answers without the key
+  const json body = {{"prompt", ""}, {"max_tokens", 2}};
+  const auto [status, r] = s.post("/v1/completions", body);
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(r["error"]["code"], "invalid_api_key");
+  httplib::Client c = s.client();
+  c.set_bearer_token_auth("wrong");
+  auto wrong = c.Get("/v1/models");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  c.set_bearer_token_auth("sesame");
+  auto ok = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
 }
 
 TEST(Serve, ModelsListsTheModel) {
