@@ -5,9 +5,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -31,11 +31,12 @@ TEST(ServeCli, ListensAnswersAndStopsOnSigterm) {
   const std::string log = test::temp_dir() + "/serve.log";
   const pid_t pid = spawn_yopo({"serve", "-m", model, "--port", "0", "-t", "1"}, log);
   int port = 0;
-  for (int i = 0; i < 1000 && port == 0; ++i) {  // "... on http://127.0.0.1:PORT/v1"
-    std::smatch m;
+  const std::string mark = "on http://127.0.0.1:";  // "... on http://127.0.0.1:PORT/v1"
+  for (int i = 0; i < 1000 && port == 0; ++i) {
     const std::string text = read_text(log);
-    if (std::regex_search(text, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/v1")))
-      port = std::stoi(m[1]);
+    const size_t at = text.find(mark);
+    if (at != std::string::npos && text.find("/v1", at) != std::string::npos)
+      port = std::atoi(text.c_str() + at + mark.size());
     else
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
