@@ -90,6 +90,9 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--max-tokens", e.max_tokens,
                   "Tokens to generate when a request does not say (bounded by the context)")
       ->capture_default_str();
+  cmd->add_flag("!--no-prompt-cache", e.prompt_cache,
+                "Prefill every prompt whole (by default the longest prefix shared with the "
+                "previous request's prompt and reply, same images and plan, is reused)");
   cmd->add_option("--image-cache", e.image_cache,
                   "Encoded images kept for requests that send them again (0: none)")
       ->capture_default_str();

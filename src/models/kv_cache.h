@@ -37,8 +37,8 @@ class KvCache {
 
   // Throws when n more tokens do not fit.
   void reserve_rows(int64_t n) const {
-    check(tokens_ + n <= capacity_, "context is full: ", tokens_, " + ", n,
-          " tokens exceed the ", capacity_, "-token KV cache (raise the context size)");
+    check(tokens_ + n <= capacity_, "context is full: ", tokens_, " + ", n, " tokens exceed the ",
+          capacity_, "-token KV cache (raise the context size)");
   }
   // Records that `n` rows were written to `layer` after its current rows; `segments` are the
   // visual ones among them, relative to the first new row.
@@ -51,6 +51,29 @@ class KvCache {
     L.rows += n;
   }
   void commit_tokens(int64_t n) { tokens_ += n; }
+  // Whether every layer holds a row per token (no visual rows dropped or pruned tokens), the
+  // condition for truncate().
+  bool uniform() const {
+    for (const Layer& L : layers_)
+      if (L.rows != tokens_) return false;
+    return true;
+  }
+  // Keeps the first n tokens' rows (a prompt prefix to reuse). Throws unless uniform() and the
+  // cut falls outside every visual segment.
+  void truncate(int64_t n) {
+    check(n >= 0 && n <= tokens_, "KV cache truncation to ", n, " of ", tokens_, " tokens");
+    check(uniform(), "KV cache truncation needs a row per token in every layer");
+    for (Layer& L : layers_) {
+      std::vector<VisualSegment> kept;
+      for (const VisualSegment& s : L.visual.images) {
+        check(s.end() <= n || s.start >= n, "KV cache truncation inside an image's rows");
+        if (s.end() <= n) kept.push_back(s);
+      }
+      L.visual.images = kept;
+      L.rows = n;
+    }
+    tokens_ = n;
+  }
   void clear() {
     tokens_ = 0;
     for (Layer& L : layers_) L = Layer();

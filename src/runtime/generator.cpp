@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <numeric>
+#include <optional>
 
 #include "core/error.h"
 #include "models/llava.h"
@@ -46,9 +47,14 @@ std::vector<int32_t> Generator::generate(const GenerationRequest& req, Sampler& 
   check(req.max_new_tokens >= 0, "the number of tokens to generate must not be negative");
   const LlamaConfig& cfg = model_.config();
   PromptRows rows = build_prompt_rows(model_, req);
-  KvCache cache = model_.make_cache(rows.n + std::max<int64_t>(req.max_new_tokens, 1));
+  std::optional<KvCache> own;
+  if (req.cache == nullptr)
+    own.emplace(model_.make_cache(rows.n + std::max<int64_t>(req.max_new_tokens, 1)));
+  KvCache& cache = req.cache != nullptr ? *req.cache : *own;
+  cache.reserve_rows(rows.n + std::max<int64_t>(req.max_new_tokens, 1) - 1);
+  for (int32_t& p : rows.positions) p += int32_t(cache.size());
 
-  std::vector<int32_t> history, out;
+  std::vector<int32_t> history = req.history, out;
   for (int32_t id : req.prompt)
     if (id != kImageMarker) history.push_back(id);
   std::vector<float> emb(size_t(cfg.dim));
@@ -57,8 +63,13 @@ std::vector<int32_t> Generator::generate(const GenerationRequest& req, Sampler& 
   st.prompt_tokens = rows.n;
   st.visual_tokens = rows.layout.visual_count();
   auto t0 = std::chrono::steady_clock::now();
-  DecoderBatch batch{rows.embeddings.data(), rows.n, rows.positions.data(), &rows.layout, false,
-                     req.plan, req.flops};
+  DecoderBatch batch{rows.embeddings.data(),
+                     rows.n,
+                     rows.positions.data(),
+                     &rows.layout,
+                     false,
+                     req.plan,
+                     req.flops};
   std::vector<float> logits = model_.forward(ctx_, cache, batch);
   st.prompt_ms = ms_since(t0);
 

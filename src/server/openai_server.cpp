@@ -41,7 +41,8 @@ std::string next_id(const char* prefix) {
 json usage_of(const CompletionResult& c) {
   return {{"prompt_tokens", c.prompt_tokens},
           {"completion_tokens", c.completion_tokens},
-          {"total_tokens", c.prompt_tokens + c.completion_tokens}};
+          {"total_tokens", c.prompt_tokens + c.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", c.cached_tokens}}}};
 }
 
 // What yopo adds to a response: the plan and what the decoder executed.

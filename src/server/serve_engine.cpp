@@ -96,6 +96,7 @@ PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
   const bool mask = spec == opts_.prune || spec_reads_head_mask(spec);
   p.plan =
       resolve_plan_spec(spec, llm().config(), parse_semantics(sem), mask ? opts_.head_mask : "");
+  p.plan_key = spec + "\n" + sem + "\n" + (mask ? opts_.head_mask : "");
 
   const int64_t per_image = multimodal() ? llava_.model->rows_per_image() : 0;
   const int64_t rows = int64_t(p.prompt.size()) - markers + markers * per_image;
@@ -117,8 +118,7 @@ PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
   const auto t0 = std::chrono::steady_clock::now();
   for (const Image& image : r.images) {
     bool cached = false;
-    const auto rows_of = image_rows(image, &cached);
-    p.image_rows.insert(p.image_rows.end(), rows_of->begin(), rows_of->end());
+    p.image_rows.push_back(image_rows(image, &cached));
     p.cached_images += cached;
   }
   p.encode_ms = p.images > 0 ? ms_since(t0) : 0;
@@ -151,18 +151,62 @@ std::shared_ptr<const std::vector<float>> ServeEngine::image_rows(const Image& i
   return rows;
 }
 
+size_t ServeEngine::reusable_prefix(const PreparedRequest& p) const {
+  if (!opts_.prompt_cache || kv_ == nullptr || kv_plan_ != p.plan_key || p.plan.tokens.active())
+    return 0;
+  size_t n = 0, image = 0;
+  while (n < kv_ids_.size() && n < p.prompt.size() && kv_ids_[n] == p.prompt[n]) {
+    if (p.prompt[n] == kImageMarker) {
+      const auto& a = kv_images_[image];
+      const auto& b = p.image_rows[image];
+      if (a != b && *a != *b) break;
+      ++image;
+    }
+    ++n;
+  }
+  n = std::min(n, p.prompt.size() - 1);  // at least one row is fed, for the next logits
+  // Cutting the cache needs a row per token in every layer (YOPO's fast semantics drops the
+  // visual rows of late layers); without it only the whole cache can be continued.
+  if (n < kv_ids_.size() && !kv_->uniform()) return 0;
+  return n;
+}
+
 CompletionResult ServeEngine::complete(const PreparedRequest& p,
                                        const std::function<bool(const std::string&)>& on_text) {
   std::lock_guard<std::mutex> lock(mu_);
   CompletionResult out;
   FlopCounter flops;
+  const int64_t per_image = multimodal() ? llava_.model->rows_per_image() : 0;
+  const size_t reuse = reusable_prefix(p);  // ids of p.prompt whose rows are in kv_
+  int64_t reuse_rows = 0, reuse_images = 0;
+  for (size_t i = 0; i < reuse; ++i) {
+    reuse_rows += p.prompt[i] == kImageMarker ? per_image : 1;
+    reuse_images += p.prompt[i] == kImageMarker;
+  }
+  if (opts_.prompt_cache) {
+    if (kv_ == nullptr) kv_ = std::make_unique<KvCache>(llm().make_cache(context_length()));
+    if (reuse == 0)
+      kv_->clear();
+    else if (reuse_rows < kv_->size())
+      kv_->truncate(reuse_rows);
+  }
   GenerationRequest req;
-  req.prompt = p.prompt;
+  req.cache = opts_.prompt_cache ? kv_.get() : nullptr;
+  req.prompt.assign(p.prompt.begin() + reuse, p.prompt.end());
+  for (size_t i = 0; i < reuse; ++i)
+    if (p.prompt[i] != kImageMarker) req.history.push_back(p.prompt[i]);
+  std::vector<float> rows;  // the images after the reused prefix
+  for (size_t k = size_t(reuse_images); k < p.image_rows.size(); ++k)
+    rows.insert(rows.end(), p.image_rows[k]->begin(), p.image_rows[k]->end());
   if (multimodal()) {
-    req.image_rows = p.image_rows.empty() ? nullptr : p.image_rows.data();
-    req.rows_per_image = llava_.model->rows_per_image();
+    req.image_rows = rows.empty() ? nullptr : rows.data();
+    req.rows_per_image = per_image;
     req.grid_rows = llava_.model->grid_rows();
     req.grid_cols = llava_.model->grid_cols();
+  }
+  if (opts_.prompt_cache) {  // kv_ holds none of it until generate() has run
+    kv_ids_.clear();
+    kv_images_.clear();
   }
   req.max_new_tokens = p.max_tokens;
   req.eos_id = tokenizer().eos_id();
@@ -182,14 +226,24 @@ CompletionResult ServeEngine::complete(const PreparedRequest& p,
   req.on_token = [&](int32_t id) { return emit(stream.push(id)) && !stream.stopped(); };
   Sampler sampler(p.sampling);
   GenerationStats st;
-  Generator(llm(), *ctx_).generate(req, sampler, &st);
+  const std::vector<int32_t> generated = Generator(llm(), *ctx_).generate(req, sampler, &st);
+  if (opts_.prompt_cache) {  // the rows now in kv_: the prompt and the tokens fed back
+    const int64_t total_rows = reuse_rows + st.prompt_tokens;
+    kv_ids_ = p.prompt;
+    kv_ids_.insert(
+        kv_ids_.end(), generated.begin(),
+        generated.begin() + std::min<int64_t>(int64_t(generated.size()), kv_->size() - total_rows));
+    kv_images_ = p.image_rows;
+    kv_plan_ = p.plan_key;
+  }
   emit(stream.finish());
   out.text = stream.text();
   if (p.trim_leading)
     out.text.erase(0, std::min(out.text.size(), out.text.find_first_not_of(" \t\n\r")));
   out.finish_reason = !stream.stopped() && st.generated_tokens >= p.max_tokens ? "length" : "stop";
-  out.prompt_tokens = st.prompt_tokens;
-  out.visual_tokens = st.visual_tokens;
+  out.prompt_tokens = reuse_rows + st.prompt_tokens;
+  out.visual_tokens = reuse_images * per_image + st.visual_tokens;
+  out.cached_tokens = reuse_rows;
   out.completion_tokens = st.generated_tokens;
   out.encode_ms = p.encode_ms;
   out.cached_images = p.cached_images;

@@ -28,14 +28,19 @@ struct ServeOptions {
   int64_t max_tokens = 256;  // a request's default (bounded by the context)
   int64_t image_cache = 8;   // encoded images kept for reuse (multi-turn chats resend them)
   std::string model_name;    // the id clients see; empty: the checkpoint's name
+  // Keep the last request's KV cache (context-sized) and reuse its longest common prefix with
+  // the next prompt (same plan, same images): a chat's earlier turns, or a system prompt and an
+  // image asked about again, are not prefilled again.
+  bool prompt_cache = true;
 };
 
 // A request made ready to run: everything that can be wrong with it has been found.
 struct PreparedRequest {
-  std::vector<int32_t> prompt;            // BOS and image markers included
-  std::vector<float> image_rows;          // [images * rows_per_image, dim]
+  std::vector<int32_t> prompt;  // BOS and image markers included
+  std::vector<std::shared_ptr<const std::vector<float>>> image_rows;  // [rows_per_image, dim] each
   int64_t images = 0, cached_images = 0;  // cached: taken from the cache, not encoded
   PruningPlan plan;
+  std::string plan_key;  // spec, semantics and head mask: equal keys, equal plans
   int64_t max_tokens = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;
@@ -48,6 +53,7 @@ struct CompletionResult {
   std::string finish_reason;  // "stop" (EOS or a stop string) or "length"
   int64_t prompt_tokens = 0;  // decoder rows of the prompt, image rows included
   int64_t visual_tokens = 0, completion_tokens = 0, cached_images = 0;
+  int64_t cached_tokens = 0;  // prompt rows whose keys and values were reused, not computed
   double encode_ms = 0, prefill_ms = 0, decode_ms = 0;
   double executed_flops = 0, visual_flops = 0;  // what the decoder executed
   std::string plan, semantics;
@@ -75,6 +81,8 @@ class ServeEngine {
 
  private:
   const LlamaModel& llm() const;
+  // How many ids of p.prompt have their rows in kv_ and can be kept; caller holds mu_.
+  size_t reusable_prefix(const PreparedRequest& p) const;
   // The decoder rows of one image, from the cache or encoded (and cached); holds mu_.
   std::shared_ptr<const std::vector<float>> image_rows(const Image& image, bool* cached);
   const SpmTokenizer& tokenizer() const;
@@ -89,6 +97,12 @@ class ServeEngine {
   // Most recently used first: (a 128-bit hash of the image's size and pixels, its rows).
   std::list<std::pair<std::pair<uint64_t, uint64_t>, std::shared_ptr<const std::vector<float>>>>
       image_cache_;
+  // The prompt cache: the KV cache of the last request, the ids it holds rows for (image
+  // markers included), their images and the plan they were computed with.
+  std::unique_ptr<KvCache> kv_;
+  std::vector<int32_t> kv_ids_;
+  std::vector<std::shared_ptr<const std::vector<float>>> kv_images_;
+  std::string kv_plan_;
 };
 
 }  // namespace yopo::server

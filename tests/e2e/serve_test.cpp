@@ -385,6 +385,10 @@ TEST(Serve, ChatWithImageGivesThePyTorchGreedyAnswers) {
       EXPECT_EQ(r["usage"]["prompt_tokens"], ref["samples"][i]["decoder_rows"]);
       EXPECT_EQ(r["usage"]["completion_tokens"], want["answer_ids"].size());
       EXPECT_EQ(r["yopo"]["visual_tokens"], 576);
+      // The prompt cache kept the text before the image from the previous sample (the images
+      // differ), so this also checks a prefill split there under each plan.
+      EXPECT_EQ(r["usage"]["prompt_tokens_details"]["cached_tokens"],
+                i == 0 ? 0 : ref["samples"][i]["image_token_pos"].get<int>());
       EXPECT_EQ(r["yopo"]["plan"] == "dense", c["plan"].is_null()) << r["yopo"].dump();
     }
   }
@@ -437,6 +441,68 @@ TEST(Serve, RequestPlanPrunesAndStreams) {
   const auto [st_url, url] =
       s.post("/v1/chat/completions", image_question("https://example.com/a.png", "x"));
   EXPECT_EQ(st_url, 400) << url.dump();
+}
+
+// The prompt cache: a second turn reuses the first turn's prompt and reply, another question
+// about the same image reuses the text and image before it; the answers are those of a server
+// that prefills every prompt whole. Under fast semantics a layer cut leaves the late layers
+// without visual rows, so a prefix cannot be cut out and nothing is reused.
+TEST(Serve, PromptCacheReusesPrefixesWithTheSameAnswers) {
+  if (!fs::exists(fix("reference.json")))
+    GTEST_SKIP() << "tests/fixtures/yopo_shapes/reference.json not found";
+  YOPO_REQUIRE_ASSET(tokenizer, "tokenizer/llama2-tokenizer.model");
+  if (!fs::exists(repo_path("models/yopo-shapes-dense/model.safetensors")))
+    GTEST_SKIP() << "models/yopo-shapes-dense is not here";
+  const json ref = read_json_file(fix("reference.json"));
+  ServeOptions o;
+  o.model_path = repo_path("models/yopo-shapes-dense");
+  o.load.tokenizer = tokenizer;
+  o.threads = 2;
+  o.chat_template = "vicuna_v1";
+  LiveServer cached(o);
+  o.prompt_cache = false;
+  LiveServer whole(o);
+  const std::string url = sample_png_url(0);
+  const std::string q0 = ref["samples"][0]["question"], q1 = ref["samples"][1]["question"];
+  auto ask = [](const LiveServer& s, const json& body) {
+    const auto [status, r] = s.post("/v1/chat/completions", body);
+    EXPECT_EQ(status, 200) << r.dump();
+    return r;
+  };
+  const json first = image_question(url, q0);
+  const json a1 = ask(cached, first);
+  EXPECT_EQ(a1["choices"][0]["message"]["content"],
+            ask(whole, first)["choices"][0]["message"]["content"]);
+  ASSERT_EQ(a1["choices"][0]["finish_reason"], "stop");  // EOS: every reply token was fed back
+
+  json second = first;
+  second["messages"].push_back(
+      {{"role", "assistant"}, {"content", a1["choices"][0]["message"]["content"]}});
+  second["messages"].push_back({{"role", "user"}, {"content", "And the other objects?"}});
+  const json a2 = ask(cached, second);
+  EXPECT_EQ(a2["usage"]["prompt_tokens_details"]["cached_tokens"],
+            a1["usage"]["prompt_tokens"].get<int>() + a1["usage"]["completion_tokens"].get<int>());
+  EXPECT_EQ(a2["choices"][0]["message"]["content"],
+            ask(whole, second)["choices"][0]["message"]["content"]);
+  EXPECT_EQ(a2["yopo"]["visual_flops"], 0.0);  // no visual row was computed again
+
+  const json other = image_question(url, q1);  // same image, another question
+  const json a3 = ask(cached, other);
+  EXPECT_GE(a3["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(),
+            ref["samples"][0]["image_token_pos"].get<int>() + 576);
+  EXPECT_EQ(a3["choices"][0]["message"]["content"],
+            ask(whole, other)["choices"][0]["message"]["content"]);
+
+  json fast = other;
+  fast["yopo"] = {{"prune", "yopo-12"}, {"semantics", "fast"}};
+  const json f1 = ask(cached, fast);
+  EXPECT_EQ(f1["usage"]["prompt_tokens_details"]["cached_tokens"], 0);  // another plan
+  json fast2 = image_question(url, q0);
+  fast2["yopo"] = fast["yopo"];
+  const json f2 = ask(cached, fast2);
+  EXPECT_EQ(f2["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(f2["choices"][0]["message"]["content"],
+            ask(whole, fast2)["choices"][0]["message"]["content"]);
 }
 
 }  // namespace
