@@ -394,19 +394,24 @@ TEST(Serve, ChatWithImageGivesThePyTorchGreedyAnswers) {
   }
 }
 
+// The fixture, the tokenizer and the shipped dense model, or a skip; binds ref and o (a server
+// of that model, 2 threads).
+#define REQUIRE_SHAPES_DENSE()                                              \
+  if (!fs::exists(fix("reference.json")))                                   \
+    GTEST_SKIP() << "tests/fixtures/yopo_shapes/reference.json not found";  \
+  YOPO_REQUIRE_ASSET(tokenizer, "tokenizer/llama2-tokenizer.model");        \
+  if (!fs::exists(repo_path("models/yopo-shapes-dense/model.safetensors"))) \
+    GTEST_SKIP() << "models/yopo-shapes-dense is not here";                 \
+  const json ref = read_json_file(fix("reference.json"));                   \
+  ServeOptions o;                                                           \
+  o.model_path = repo_path("models/yopo-shapes-dense");                     \
+  o.load.tokenizer = tokenizer;                                             \
+  o.threads = 2;
+
 // A request's own plan (a preset) cuts the executed visual FLOPs; an image sent again is not
 // encoded again; the streamed reply is the same text.
 TEST(Serve, RequestPlanPrunesAndStreams) {
-  if (!fs::exists(fix("reference.json")))
-    GTEST_SKIP() << "tests/fixtures/yopo_shapes/reference.json not found";
-  YOPO_REQUIRE_ASSET(tokenizer, "tokenizer/llama2-tokenizer.model");
-  if (!fs::exists(repo_path("models/yopo-shapes-dense/model.safetensors")))
-    GTEST_SKIP() << "models/yopo-shapes-dense is not here";
-  const json ref = read_json_file(fix("reference.json"));
-  ServeOptions o;
-  o.model_path = repo_path("models/yopo-shapes-dense");
-  o.load.tokenizer = tokenizer;
-  o.threads = 2;
+  REQUIRE_SHAPES_DENSE();
   LiveServer s(o);
   const json q = image_question(sample_png_url(0), ref["samples"][0]["question"]);
   const auto [st_dense, dense] = s.post("/v1/chat/completions", q);
@@ -448,16 +453,7 @@ TEST(Serve, RequestPlanPrunesAndStreams) {
 // that prefills every prompt whole. Under fast semantics a layer cut leaves the late layers
 // without visual rows, so a prefix cannot be cut out and nothing is reused.
 TEST(Serve, PromptCacheReusesPrefixesWithTheSameAnswers) {
-  if (!fs::exists(fix("reference.json")))
-    GTEST_SKIP() << "tests/fixtures/yopo_shapes/reference.json not found";
-  YOPO_REQUIRE_ASSET(tokenizer, "tokenizer/llama2-tokenizer.model");
-  if (!fs::exists(repo_path("models/yopo-shapes-dense/model.safetensors")))
-    GTEST_SKIP() << "models/yopo-shapes-dense is not here";
-  const json ref = read_json_file(fix("reference.json"));
-  ServeOptions o;
-  o.model_path = repo_path("models/yopo-shapes-dense");
-  o.load.tokenizer = tokenizer;
-  o.threads = 2;
+  REQUIRE_SHAPES_DENSE();
   o.chat_template = "vicuna_v1";
   LiveServer cached(o);
   o.prompt_cache = false;
