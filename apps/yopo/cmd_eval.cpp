@@ -159,16 +159,8 @@ void check_resumable(const eval::LoggedAnswer& a, const PlanRun& r, const std::s
 // Resolves a plan spec; in a sweep, --head-mask goes to the specs that take one.
 PruningPlan resolve(const LlavaAnswerer& a, const std::string& spec, PruneSemantics sem,
                     const std::string& head_mask, bool sweep) {
-  if (!sweep || head_mask.empty()) return a.resolve_plan(spec, sem, head_mask);
-  try {
-    return a.resolve_plan(spec, sem, head_mask);
-  } catch (const Error& with_mask) {
-    try {
-      return a.resolve_plan(spec, sem);
-    } catch (const Error&) {
-      throw with_mask;
-    }
-  }
+  return a.resolve_plan(spec, sem, head_mask,
+                        sweep ? UnusedHeadMask::Ignore : UnusedHeadMask::Error);
 }
 
 // "1.234 G" style: 4 significant digits and an SI prefix.

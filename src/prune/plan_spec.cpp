@@ -233,11 +233,24 @@ bool looks_like_path(const std::string& s) {
 
 }  // namespace
 
+std::vector<std::string> plan_spec_parts(const std::string& spec) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    const size_t plus = spec.find('+', start);
+    parts.push_back(spec.substr(start, plus == std::string::npos ? plus : plus - start));
+    if (plus == std::string::npos) return parts;
+    start = plus + 1;
+  }
+}
+
 PruningPlan resolve_plan_spec(const std::string& spec, const LlamaConfig& cfg,
-                              PruneSemantics semantics, const std::string& head_mask_path) {
+                              PruneSemantics semantics, const std::string& head_mask_path,
+                              UnusedHeadMask unused) {
   check(!spec.empty(), "empty plan spec (expected ", kSpecHelp, ")");
+  const bool unused_ok = unused == UnusedHeadMask::Ignore;
   if (is_token_spec(spec)) {
-    check(head_mask_path.empty(), "a head mask file ('", head_mask_path,
+    check(head_mask_path.empty() || unused_ok, "a head mask file ('", head_mask_path,
           "') was given but plan spec '", spec, "' does not use one");
     PruningPlan plan;
     plan.name = spec;
@@ -250,14 +263,7 @@ PruningPlan resolve_plan_spec(const std::string& spec, const LlamaConfig& cfg,
   if (r.is_base(spec)) {  // also a path that holds '+'
     plan = r.base(spec);
   } else {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    for (;;) {
-      const size_t plus = spec.find('+', start);
-      parts.push_back(spec.substr(start, plus == std::string::npos ? plus : plus - start));
-      if (plus == std::string::npos) break;
-      start = plus + 1;
-    }
+    const std::vector<std::string> parts = plan_spec_parts(spec);
     for (size_t i = 0; i < parts.size(); ++i) {
       const std::string& part = parts[i];
       check(!part.empty(), "plan spec '", spec, "' has an empty part");
@@ -276,7 +282,7 @@ PruningPlan resolve_plan_spec(const std::string& spec, const LlamaConfig& cfg,
     else if (!r.is_base(parts[0]))
       plan.name = spec;
   }
-  check(head_mask_path.empty() || r.mask_used, "a head mask file ('", head_mask_path,
+  check(head_mask_path.empty() || r.mask_used || unused_ok, "a head mask file ('", head_mask_path,
         "') was given but plan spec '", spec, "' does not use one");
   plan.semantics = semantics;
   normalize_plan(plan, cfg.ffn_dim);

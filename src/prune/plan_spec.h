@@ -19,10 +19,13 @@
 //   The first part may also be a base (a preset, a plan file or a YOPO config) that the
 //   techniques after it modify, e.g. "yopo-25+ffn:ratio=4".
 // The semantics argument always sets the plan's semantics (a plan file's "semantics" is used
-// only by read_plan_file). A head_mask_path that no part of the spec uses is an error.
+// only by read_plan_file). A head_mask_path that no part of the spec uses is an error, unless
+// `unused` is Ignore (callers that hold one mask for many specs: a sweep, a server); a mask that
+// a part does use is read and checked either way.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "models/pruning_plan.h"
 
@@ -30,7 +33,13 @@ namespace yopo {
 
 struct LlamaConfig;
 
+enum class UnusedHeadMask { Error, Ignore };
+
 PruningPlan resolve_plan_spec(const std::string& spec, const LlamaConfig& cfg,
-                              PruneSemantics semantics, const std::string& head_mask_path = "");
+                              PruneSemantics semantics, const std::string& head_mask_path = "",
+                              UnusedHeadMask unused = UnusedHeadMask::Error);
+
+// The '+'-separated parts of a spec, in order (one part when it holds no '+').
+std::vector<std::string> plan_spec_parts(const std::string& spec);
 
 }  // namespace yopo

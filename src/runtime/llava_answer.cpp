@@ -56,8 +56,8 @@ LlavaAnswerer::LlavaAnswerer(const std::string& model_path, const LlavaAnswererO
 }
 
 PruningPlan LlavaAnswerer::resolve_plan(const std::string& spec, PruneSemantics semantics,
-                                        const std::string& head_mask) const {
-  return resolve_plan_spec(spec, model().llm->config(), semantics, head_mask);
+                                        const std::string& head_mask, UnusedHeadMask unused) const {
+  return resolve_plan_spec(spec, model().llm->config(), semantics, head_mask, unused);
 }
 
 EncodedImage LlavaAnswerer::encode(const Image& image) {

@@ -13,6 +13,7 @@
 #include "models/flop_counter.h"
 #include "models/pruning_plan.h"
 #include "ops/context.h"
+#include "prune/plan_spec.h"
 #include "runtime/model_loader.h"
 #include "runtime/prompt.h"
 #include "vision/image.h"
@@ -61,7 +62,8 @@ class LlavaAnswerer {
 
   // Resolves a --prune spec for this model (prune/plan_spec.h).
   PruningPlan resolve_plan(const std::string& spec, PruneSemantics semantics,
-                           const std::string& head_mask = "") const;
+                           const std::string& head_mask = "",
+                           UnusedHeadMask unused = UnusedHeadMask::Error) const;
 
   EncodedImage encode(const Image& image);
   EncodedImage encode(const std::string& image_path);  // throws naming the file

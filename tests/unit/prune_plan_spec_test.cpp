@@ -197,5 +197,23 @@ TEST(PrunePlanSpec, Errors) {
   expect_error("heads:mask=" + dir + "/m.json", "[2 layers, 2 heads]");
 }
 
+// UnusedHeadMask::Ignore: a mask that the spec does not read is let through (a sweep, a server),
+// one that it reads is still read and checked.
+TEST(PrunePlanSpec, UnusedMaskCanBeIgnored) {
+  const std::string dir = test::temp_dir();
+  write_head_mask_json(dir + "/m.json", kMask);
+  const auto ignore = [&](const std::string& s, const std::string& mask) {
+    return resolve_plan_spec(s, small(), PruneSemantics::Exact, mask, UnusedHeadMask::Ignore);
+  };
+  EXPECT_TRUE(same_plan(ignore("window:r=2", dir + "/m.json"), spec("window:r=2")));
+  EXPECT_TRUE(ignore("dense", dir + "/m.json").is_dense());
+  EXPECT_TRUE(ignore("fastv:K=2,R=0.5", dir + "/m.json").tokens.active());
+  EXPECT_EQ(ignore("yopo-25", dir + "/m.json").layers[2].head_keep, kMask[2]);
+  EXPECT_THROW(ignore("yopo-25", dir + "/absent.json"), Error);
+  write_head_mask_json(dir + "/small.json", {{1, 0}, {0, 1}});
+  EXPECT_THROW(ignore("heads", dir + "/small.json"), Error);
+  EXPECT_THROW(spec("window:r=2", dir + "/m.json"), Error);  // the default: an error
+}
+
 }  // namespace
 }  // namespace yopo
