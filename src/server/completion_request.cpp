@@ -1,8 +1,11 @@
 #include "server/completion_request.h"
 
 #include <random>
+#include <type_traits>
 
 #include "core/error.h"
+#include "prune/plan_spec.h"
+#include "prune/token_spec.h"
 #include "server/data_url.h"
 
 namespace yopo::server {
@@ -16,22 +19,21 @@ const json* field(const json& body, const char* key) {
   return it == body.end() || it->is_null() ? nullptr : &*it;
 }
 
-double number_in(const json& body, const char* key, double lo, double hi, double dflt) {
+// A number (T = double) or an integer (T = int64_t) in [lo, hi]; dflt when absent.
+template <typename T>
+T number_in(const json& body, const char* key, T lo, T hi, T dflt) {
   const json* v = field(body, key);
   if (v == nullptr) return dflt;
-  check(v->is_number(), "'", key, "' must be a number");
-  const double x = v->get<double>();
+  constexpr bool integer = std::is_integral_v<T>;
+  check(integer ? v->is_number_integer() : v->is_number(), "'", key, "' must be ",
+        integer ? "an integer" : "a number");
+  const T x = v->get<T>();
   check(x >= lo && x <= hi, "'", key, "' must be in [", lo, ", ", hi, "], got ", x);
   return x;
 }
 
 int64_t integer_in(const json& body, const char* key, int64_t lo, int64_t hi, int64_t dflt) {
-  const json* v = field(body, key);
-  if (v == nullptr) return dflt;
-  check(v->is_number_integer(), "'", key, "' must be an integer");
-  const int64_t x = v->get<int64_t>();
-  check(x >= lo && x <= hi, "'", key, "' must be in [", lo, ", ", hi, "], got ", x);
-  return x;
+  return number_in<int64_t>(body, key, lo, hi, dflt);
 }
 
 bool boolean(const json& body, const char* key) {
@@ -61,20 +63,18 @@ void reject_present(const json& body, const char* key, const char* why) {
         "'", key, "' is not supported", why);
 }
 
-// A pruning spec from a request names no file: presets and techniques only (plan_spec.h).
+// A pruning spec from a request names no file: presets, techniques and token-pruning baselines
+// only (prune/plan_spec.h, prune/token_spec.h).
 bool request_plan_spec_ok(const std::string& spec) {
-  size_t start = 0;
-  while (true) {
-    const size_t plus = spec.find('+', start);
-    const std::string part = spec.substr(start, plus == std::string::npos ? plus : plus - start);
+  if (is_token_spec(spec)) return true;
+  for (const std::string& part : plan_spec_parts(spec)) {
     const bool ok = part == "dense" || part == "yopo-25" || part == "yopo-12" || part == "heads" ||
-                    part == "window" || part == "ffn" || part.rfind("window:", 0) == 0 ||
-                    part.rfind("ffn:", 0) == 0 || part.rfind("heads:keep=", 0) == 0 ||
-                    part.rfind("layercut:", 0) == 0;
+                    part == "window" || part == "ffn" || part.starts_with("window:") ||
+                    part.starts_with("ffn:") || part.starts_with("heads:keep=") ||
+                    part.starts_with("layercut:");
     if (!ok) return false;
-    if (plus == std::string::npos) return true;
-    start = plus + 1;
   }
+  return true;
 }
 
 // The fields both endpoints share: lengths, sampling, stop strings, streaming, pruning.
@@ -85,11 +85,11 @@ void parse_common(const json& body, CompletionRequest& r) {
   r.max_tokens = integer_in(body, "max_completion_tokens", 1, kMax, r.max_tokens);
   check(integer_in(body, "n", 1, 1 << 30, 1) == 1, "'n' must be 1: one choice per request");
   SamplingParams& s = r.sampling;
-  s.temperature = float(number_in(body, "temperature", 0, 2, 1));
-  s.top_p = float(number_in(body, "top_p", 0, 1, 1));
+  s.temperature = float(number_in<double>(body, "temperature", 0, 2, 1));
+  s.top_p = float(number_in<double>(body, "top_p", 0, 1, 1));
   s.top_k = int32_t(integer_in(body, "top_k", -1, 1 << 30, 0));
-  s.min_p = float(number_in(body, "min_p", 0, 1, 0));
-  s.repeat_penalty = float(number_in(body, "repetition_penalty", 1e-3, 100, 1));
+  s.min_p = float(number_in<double>(body, "min_p", 0, 1, 0));
+  s.repeat_penalty = float(number_in<double>(body, "repetition_penalty", 1e-3, 100, 1));
   s.repeat_last_n = int32_t(integer_in(body, "repeat_last_n", 0, 1 << 30, 64));
   const json* seed = field(body, "seed");
   if (seed != nullptr) {
@@ -135,8 +135,9 @@ void parse_common(const json& body, CompletionRequest& r) {
     r.semantics = string_field(*y, "semantics");
     check(r.prune.empty() || request_plan_spec_ok(r.prune),
           "'yopo.prune' must be dense, a preset (yopo-25, "
-          "yopo-12) or techniques joined by '+' (window:r=2, ffn:ratio=2, heads:keep=16, heads, "
-          "layercut:keep=16); plan and mask files are given to the server with --prune");
+          "yopo-12), techniques joined by '+' (window:r=2, ffn:ratio=2, heads:keep=16, heads, "
+          "layercut:keep=16) or a token-pruning baseline (fastv:K=2,R=0.5, pdrop, sparsevlm); "
+          "plan and mask files are given to the server with --prune and --head-mask");
   }
 }
 

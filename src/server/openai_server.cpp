@@ -79,14 +79,17 @@ struct Envelope {
     r["yopo"] = yopo_stats(c);
     return r;
   }
-  // A streamed piece: delta is the chat delta (or, for completions, {"text": ...}).
-  json chunk(const json& delta, const json& finish_reason) const {
-    json r = head(chat ? "chat.completion.chunk" : "text_completion");
+  const char* chunk_object() const { return chat ? "chat.completion.chunk" : "text_completion"; }
+  // A streamed piece of text (chat: as a delta); the first chat chunk also names the role.
+  json chunk(const std::string& text, const json& finish_reason, bool first = false) const {
+    json r = head(chunk_object());
     json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
-    if (chat)
-      choice["delta"] = delta;
+    if (!chat)
+      choice["text"] = text;
+    else if (first)
+      choice["delta"] = {{"role", "assistant"}, {"content", text}};
     else
-      choice["text"] = delta.value("text", "");
+      choice["delta"] = text.empty() ? json::object() : json{{"content", text}};
     r["choices"] = json::array({choice});
     return r;
   }
@@ -126,23 +129,21 @@ void handle_completion(ServeEngine& engine, const httplib::Request& req, httplib
           return sink.write(event.data(), event.size());
         };
         try {
-          bool open =
-              !env.chat || send(dump(env.chunk({{"role", "assistant"}, {"content", ""}}, nullptr)));
+          bool open = !env.chat || send(dump(env.chunk("", nullptr, true)));
           CompletionResult c;
           if (open) {
             c = engine.complete(*prepared, [&](const std::string& piece) {
-              return send(dump(
-                  env.chunk(env.chat ? json{{"content", piece}} : json{{"text", piece}}, nullptr)));
+              return send(dump(env.chunk(piece, nullptr)));
             });
             open = !c.aborted;
           }
           if (open) {
-            json last = env.chunk(json::object(), c.finish_reason);
+            json last = env.chunk("", c.finish_reason);
             last["yopo"] = yopo_stats(c);
             open = send(dump(last));
           }
           if (open && stream_usage) {
-            json u = env.head(env.chat ? "chat.completion.chunk" : "text_completion");
+            json u = env.head(env.chunk_object());
             u["choices"] = json::array();
             u["usage"] = usage_of(c);
             open = send(dump(u));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string_view>
 
 #include "core/error.h"
 #include "models/flop_counter.h"
@@ -17,18 +18,6 @@ namespace {
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Whether a request's spec (presets and techniques only) reads the server's head mask.
-bool spec_reads_head_mask(const std::string& spec) {
-  size_t start = 0;
-  while (true) {
-    const size_t plus = spec.find('+', start);
-    const std::string part = spec.substr(start, plus == std::string::npos ? plus : plus - start);
-    if (part == "yopo-25" || part == "yopo-12" || part == "heads") return true;
-    if (plus == std::string::npos) return false;
-    start = plus + 1;
-  }
 }
 
 }  // namespace
@@ -51,10 +40,14 @@ ServeEngine::ServeEngine(const ServeOptions& o) : opts_(o) {
   name_ = !o.model_name.empty() ? o.model_name : llava_model_name(o.model_path);
   check(o.max_tokens > 0, "the default max_tokens must be positive, got ", o.max_tokens);
   check(o.image_cache >= 0, "the image cache size must not be negative, got ", o.image_cache);
-  // The default plan must resolve now, not at the first request.
-  check(multimodal() || o.prune == "dense",
-        "--prune needs a LLaVA model: a text-only model has no visual tokens");
-  resolve_plan_spec(o.prune, llm().config(), parse_semantics(o.semantics), o.head_mask);
+  check(multimodal() || (o.prune == "dense" && o.head_mask.empty()),
+        "--prune and --head-mask need a LLaVA model: a text-only model has no visual tokens");
+  // The default plan and the head mask must resolve now, not at the first request; the mask
+  // goes to the specs that read it (the default's, a request's preset or "heads").
+  resolve_plan_spec(o.prune, llm().config(), parse_semantics(o.semantics), o.head_mask,
+                    UnusedHeadMask::Ignore);
+  if (!o.head_mask.empty())
+    resolve_plan_spec("heads", llm().config(), PruneSemantics::Exact, o.head_mask);
 }
 
 ServeEngine::~ServeEngine() = default;
@@ -78,8 +71,8 @@ int64_t ServeEngine::context_length() const {
 PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
   PreparedRequest p;
   const SpmTokenizer& tok = tokenizer();
-  p.images = int64_t(r.images.size());
-  check(p.images == 0 || multimodal(), "'", name_, "' is a text-only model: it takes no images");
+  const int64_t images = int64_t(r.images.size());
+  check(images == 0 || multimodal(), "'", name_, "' is a text-only model: it takes no images");
   if (r.chat) {
     p.prompt = tokenize_chat(tok, format_chat(template_, r.turns, r.system), true);
   } else {
@@ -87,16 +80,15 @@ PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
     p.prompt.insert(p.prompt.begin(), tok.bos_id());
   }
   const int64_t markers = std::count(p.prompt.begin(), p.prompt.end(), kImageMarker);
-  check(markers == p.images, "the prompt has ", markers, " image places for ", p.images, " images");
+  check(markers == images, "the prompt has ", markers, " image places for ", images, " images");
 
   const std::string spec = r.prune.empty() ? opts_.prune : r.prune;
   const std::string sem = r.semantics.empty() ? opts_.semantics : r.semantics;
   check(multimodal() || spec == "dense",
         "'yopo.prune' needs a LLaVA model: a text-only model has no visual tokens");
-  const bool mask = spec == opts_.prune || spec_reads_head_mask(spec);
-  p.plan =
-      resolve_plan_spec(spec, llm().config(), parse_semantics(sem), mask ? opts_.head_mask : "");
-  p.plan_key = spec + "\n" + sem + "\n" + (mask ? opts_.head_mask : "");
+  p.plan = resolve_plan_spec(spec, llm().config(), parse_semantics(sem), opts_.head_mask,
+                             UnusedHeadMask::Ignore);
+  p.plan_key = spec + "\n" + sem;  // the head mask is the server's, one for all requests
 
   const int64_t per_image = multimodal() ? llava_.model->rows_per_image() : 0;
   const int64_t rows = int64_t(p.prompt.size()) - markers + markers * per_image;
@@ -121,18 +113,19 @@ PreparedRequest ServeEngine::prepare(const CompletionRequest& r) {
     p.image_rows.push_back(image_rows(image, &cached));
     p.cached_images += cached;
   }
-  p.encode_ms = p.images > 0 ? ms_since(t0) : 0;
+  p.encode_ms = images > 0 ? ms_since(t0) : 0;
   return p;
 }
 
 std::shared_ptr<const std::vector<float>> ServeEngine::image_rows(const Image& image,
                                                                   bool* cached) {
-  // FNV-1a and std::hash over the size and the pixels: a 128-bit key.
-  std::string bytes(reinterpret_cast<const char*>(image.rgb.data()), image.rgb.size());
-  bytes += std::to_string(image.width) + "x" + std::to_string(image.height);
+  // FNV-1a and std::hash over the pixels, each mixed with the size: a 128-bit key.
+  const std::string_view bytes(reinterpret_cast<const char*>(image.rgb.data()), image.rgb.size());
   uint64_t fnv = 14695981039346656037ull;
   for (unsigned char c : bytes) fnv = (fnv ^ c) * 1099511628211ull;
-  const std::pair<uint64_t, uint64_t> key{fnv, std::hash<std::string>{}(bytes)};
+  const uint64_t size = (uint64_t(uint32_t(image.width)) << 32) | uint32_t(image.height);
+  const std::pair<uint64_t, uint64_t> key{fnv ^ size,
+                                          std::hash<std::string_view>{}(bytes) ^ (size * 31)};
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = image_cache_.begin(); it != image_cache_.end(); ++it) {
     if (it->first != key) continue;

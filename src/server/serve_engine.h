@@ -38,9 +38,10 @@ struct ServeOptions {
 struct PreparedRequest {
   std::vector<int32_t> prompt;  // BOS and image markers included
   std::vector<std::shared_ptr<const std::vector<float>>> image_rows;  // [rows_per_image, dim] each
-  int64_t images = 0, cached_images = 0;  // cached: taken from the cache, not encoded
+  int64_t cached_images = 0;  // images taken from the cache, not encoded
   PruningPlan plan;
-  std::string plan_key;  // spec, semantics and head mask: equal keys, equal plans
+  std::string
+      plan_key;  // spec and semantics (the head mask is the server's): equal keys, equal plans
   int64_t max_tokens = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;

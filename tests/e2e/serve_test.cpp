@@ -424,6 +424,12 @@ TEST(Serve, RequestPlanPrunesAndStreams) {
   EXPECT_EQ(dense["yopo"]["cached_images"], 0);
   EXPECT_EQ(pruned["yopo"]["cached_images"], 1);
   EXPECT_EQ(pruned["yopo"]["plan"], "yopo-12");
+  json tq = q;  // a token-pruning baseline, chosen by the request too
+  tq["yopo"] = {{"prune", "fastv:K=2,R=0.5"}};
+  const auto [st_fastv, fastv] = s.post("/v1/chat/completions", tq);
+  ASSERT_EQ(st_fastv, 200) << fastv.dump();
+  EXPECT_LT(fastv["yopo"]["visual_flops"].get<double>(),
+            dense["yopo"]["visual_flops"].get<double>());
   EXPECT_EQ(pruned["yopo"]["semantics"], "fast");
   EXPECT_LT(pruned["yopo"]["visual_flops"].get<double>(),
             0.5 * dense["yopo"]["visual_flops"].get<double>());

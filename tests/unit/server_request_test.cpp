@@ -138,6 +138,13 @@ TEST(ChatRequest, RejectsWhatItCannotHonour) {
   for (const json& b : bad) EXPECT_THROW(parse_chat_request(b), Error) << b.dump();
 }
 
+TEST(ChatRequest, TakesPresetsTechniquesAndTokenBaselinesButNoFiles) {
+  for (const std::string spec : {"dense", "yopo-12", "yopo-25+ffn:ratio=4", "window:r=2+heads",
+                                 "layercut:keep=8", "fastv:K=2,R=0.5", "pdrop", "sparsevlm"})
+    EXPECT_EQ(parse_chat_request({{"messages", {user("q")}}, {"yopo", {{"prune", spec}}}}).prune,
+              spec);
+}
+
 TEST(CompletionRequest, ReadsPrompt) {
   EXPECT_EQ(parse_completion_request({{"prompt", "Once"}}).prompt, "Once");
   EXPECT_EQ(parse_completion_request({{"prompt", {"Once"}}}).prompt, "Once");
