@@ -26,8 +26,14 @@ size_t complete_utf8_prefix(const std::string& s) {
 TextStream::TextStream(const SpmTokenizer& tok, const std::vector<int32_t>& prompt,
                        std::vector<std::string> stops)
     : tok_(tok) {
-  for (int32_t id : prompt)
-    if (id != kImageMarker) ids_.push_back(id);
+  // The last prompt token is context enough: a piece's text depends only on whether it is the
+  // first one (SentencePiece drops the first piece's leading space), so the prompt's earlier
+  // tokens need not be decoded again with every new token.
+  for (auto it = prompt.rbegin(); it != prompt.rend(); ++it)
+    if (*it != kImageMarker) {
+      ids_.push_back(*it);
+      break;
+    }
   base_ = tok_.decode(ids_);
   for (std::string& s : stops)
     if (!s.empty()) stops_.push_back(std::move(s));

@@ -1,5 +1,5 @@
-// Incremental detokenization for streaming output: the text of the new tokens, decoded in the
-// context of the prompt (so SentencePiece's leading-space rule applies as in a whole decode),
+// Incremental detokenization for streaming output: the text of the new tokens, decoded after the
+// prompt's last token (so SentencePiece's leading-space rule applies as in a whole decode),
 // released in whole UTF-8 characters, and cut at the first stop string.
 #pragma once
 
@@ -38,8 +38,8 @@ class TextStream {
   std::string release_upto(size_t n);  // text_[released_, n), marked released
 
   const SpmTokenizer& tok_;
-  std::vector<int32_t> ids_;
-  std::string base_;  // the decoded prompt
+  std::vector<int32_t> ids_;  // the prompt's last token, then the new ones
+  std::string base_;          // that last token decoded
   std::vector<std::string> stops_;
   size_t hold_ = 0;  // the longest stop string minus one
   std::string text_;
