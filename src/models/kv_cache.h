@@ -37,8 +37,8 @@ class KvCache {
 
   // Throws when n more tokens do not fit.
   void reserve_rows(int64_t n) const {
-    check(tokens_ + n <= capacity_, "context is full: ", tokens_, " + ", n, " tokens exceed the ",
-          capacity_, "-token KV cache (raise the context size)");
+    check(tokens_ + n <= capacity_, "context is full: ", tokens_, " + ", n,
+          " tokens exceed the ", capacity_, "-token KV cache (raise the context size)");
   }
   // Records that `n` rows were written to `layer` after its current rows; `segments` are the
   // visual ones among them, relative to the first new row.

@@ -63,13 +63,8 @@ std::vector<int32_t> Generator::generate(const GenerationRequest& req, Sampler& 
   st.prompt_tokens = rows.n;
   st.visual_tokens = rows.layout.visual_count();
   auto t0 = std::chrono::steady_clock::now();
-  DecoderBatch batch{rows.embeddings.data(),
-                     rows.n,
-                     rows.positions.data(),
-                     &rows.layout,
-                     false,
-                     req.plan,
-                     req.flops};
+  DecoderBatch batch{rows.embeddings.data(), rows.n, rows.positions.data(), &rows.layout, false,
+                     req.plan, req.flops};
   std::vector<float> logits = model_.forward(ctx_, cache, batch);
   st.prompt_ms = ms_since(t0);
 

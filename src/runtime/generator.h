@@ -12,7 +12,7 @@
 namespace yopo {
 
 struct GenerationStats {
-  int64_t prompt_tokens = 0;  // decoder rows of the prompt, image rows included
+  int64_t prompt_tokens = 0;      // decoder rows of the prompt, image rows included
   int64_t visual_tokens = 0;
   int64_t generated_tokens = 0;
   double prompt_ms = 0;  // prefill, including the first token's logits
@@ -30,7 +30,7 @@ struct GenerationRequest {
   const float* image_rows = nullptr;
   int64_t rows_per_image = 0, grid_rows = 0, grid_cols = 0;
   int64_t max_new_tokens = 128;
-  int32_t eos_id = -1;                // stop token (not returned); -1: none
+  int32_t eos_id = -1;  // stop token (not returned); -1: none
   const PruningPlan* plan = nullptr;  // visual-token pruning for prefill and decode
   FlopCounter* flops = nullptr;       // executed FLOPs are added here when set
   // Called after each new token; return false to stop.

@@ -15,12 +15,9 @@ ChatTemplate parse_chat_template(const std::string& name) {
 std::string format_prompt(ChatTemplate t, const std::string& question, bool with_image) {
   const std::string user = (with_image ? std::string(kImagePlaceholder) + "\n" : "") + question;
   switch (t) {
-    case ChatTemplate::VicunaV1:
-      return std::string(kVicunaSystem) + " USER: " + user + " ASSISTANT:";
-    case ChatTemplate::LlavaHf:
-      return "USER: " + user + " ASSISTANT:";
-    case ChatTemplate::Raw:
-      return user;
+    case ChatTemplate::VicunaV1: return std::string(kVicunaSystem) + " USER: " + user + " ASSISTANT:";
+    case ChatTemplate::LlavaHf: return "USER: " + user + " ASSISTANT:";
+    case ChatTemplate::Raw: return user;
   }
   return user;
 }
