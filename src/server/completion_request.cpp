@@ -78,7 +78,10 @@ bool request_plan_spec_ok(const std::string& spec) {
 }
 
 // The fields both endpoints share: lengths, sampling, stop strings, streaming, pruning.
-void parse_common(const json& body, CompletionRequest& r) {
+CompletionRequest parse_common(const json& body, bool chat) {
+  check(body.is_object(), "the request body must be a JSON object");
+  CompletionRequest r;
+  r.chat = chat;
   r.model = string_field(body, "model");
   const int64_t kMax = int64_t{1} << 30;
   r.max_tokens = integer_in(body, "max_tokens", 1, kMax, 0);
@@ -139,6 +142,7 @@ void parse_common(const json& body, CompletionRequest& r) {
           "layercut:keep=16) or a token-pruning baseline (fastv:K=2,R=0.5, pdrop, sparsevlm); "
           "plan and mask files are given to the server with --prune and --head-mask");
   }
+  return r;
 }
 
 std::string image_url_of(const json& part) {
@@ -197,10 +201,7 @@ ChatTurn parse_message(const json& m, size_t index, CompletionRequest& r) {
 }  // namespace
 
 CompletionRequest parse_chat_request(const json& body) {
-  check(body.is_object(), "the request body must be a JSON object");
-  CompletionRequest r;
-  r.chat = true;
-  parse_common(body, r);
+  CompletionRequest r = parse_common(body, true);
   const json* msgs = field(body, "messages");
   check(msgs != nullptr && msgs->is_array() && !msgs->empty(),
         "'messages' must be a non-empty array");
@@ -231,10 +232,7 @@ CompletionRequest parse_chat_request(const json& body) {
 }
 
 CompletionRequest parse_completion_request(const json& body) {
-  check(body.is_object(), "the request body must be a JSON object");
-  CompletionRequest r;
-  r.chat = false;
-  parse_common(body, r);
+  CompletionRequest r = parse_common(body, false);
   const json* p = field(body, "prompt");
   if (p != nullptr && p->is_array()) {
     check(p->size() == 1 && (*p)[0].is_string(),
