@@ -513,6 +513,27 @@
 #      answer 0.648 of the time, the colour said is the pick's 0.415; the nearest object's
 #      colour reads linearly from the answer row at layers 1-3 at 0.32 / 0.36 / 0.40, the
 #      majority colour 0.22.) --near-all-rows and --near-out (N1 and L1) are removed.
+#      Session 30 (2026-12-02; from the shipped model read as f32; val = 150 val images, tools'
+#      PyTorch evaluation, where the shipped model gives colour 0.469, count 0.600, shape 0.632,
+#      size 0.713, position 0.767, POPE 0.748 (yes-ratio 0.63), nearest 0.256 on 117 questions
+#      whose uniform-pick chance is 0.332):
+#      - Does a perfect lookup reach the answer? (tools/shapes_nearest_oracle.py, 176 questions
+#        of 100 val scenes, teacher-forced.) On the shipped model, no: with layer 3's head 1
+#        given the perfect pick at the answer rows (its probabilities even over the answer's
+#        object's patches) the colour token is right 0.386 (as trained 0.381) and, with the
+#        true colour given, the shape token 0.534 (0.534); with all four heads of layer 3 so
+#        forced 0.381 / 0.545, at layer 2 0.347-0.392 / 0.528; scaling the head's output 2x or
+#        4x lowers the colour (0.36-0.35). So what that head fetches is not read at all: the
+#        pick (right 0.65 of the time) is not where the answer is lost, the read-out is.
+#      - --near-force P (attention forcing): in a share P of the nearest turns the head gets
+#        the perfect pick during training (its own probabilities still scored by --near-sup),
+#        so that what it outputs and the layers after it learn to carry the fetched object to
+#        the answer on a clean signal. F1 (300 steps, QW9 mix, lr 3e-4, the REL options, P 0.5,
+#        --near-id 0.5, --row-id-loss 1 at layers 1-3, layer 3's v_proj and o_proj at 20x):
+#        forced, the shape token (true colour given) is right 0.86 (40 val scenes, 71
+#        questions; 0.62 after 100 steps), the colour 0.49, as trained 0.52; val nearest 0.274,
+#        colour 0.463, count 0.600, shape 0.576, size 0.727, position 0.780, POPE 0.719
+#        (yes-ratio 0.49).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
@@ -1247,6 +1268,12 @@ class AttnSup:
     # at the row before (the colour word), so that the fetch's query holds the colour
     mention_color: Optional[List[List[List[bool]]]] = None
     mention_color_weight: float = 0.0
+    # --near-force (mention mode, with --near-sup): the share of "closest to" turns whose answer
+    # rows get, in --near-sup's head, the perfect lookup in place of the model's own (attention
+    # forcing: the probabilities uniform over the answer's object's patches), so that what the
+    # head outputs learns to carry the fetched object to the answer; --near-sup's term still
+    # scores the model's own probabilities
+    near_force: float = 0.0
 
 
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
@@ -1315,6 +1342,8 @@ class AttnRecorder(DecoderHooks):
                  resid_layers: Sequence[int] = ()):
         self.inner, self.layers, self.probs, self.out = inner, set(layers), {}, {}
         self.resid_layers, self.resids = set(resid_layers), {}
+        # attention forcing (--near-force): layer -> (head, [(b, row)], [K] probabilities each)
+        self.force: Dict[int, Tuple[int, List[Tuple[int, int]], torch.Tensor]] = {}
 
     def resid(self, layer, h):
         self.inner.resid(layer, h)
@@ -1328,6 +1357,10 @@ class AttnRecorder(DecoderHooks):
         probs = self.inner.attn_probs(layer, probs)
         if layer in self.layers:
             self.probs[layer] = probs
+        if layer in self.force:
+            h, where, want = self.force[layer]
+            probs = probs.clone()
+            probs[[b for b, _ in where], h, [r for _, r in where]] = want
         return probs
 
     def attn_out(self, layer, out):
@@ -1575,8 +1608,10 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
     rec = (AttnRecorder(hooks, [sup.layer, sup.layer + 1, sup.layer + 2] + (
         [0] if sup.mention_color is not None else []) if sup is not None else [], deep)
            if sup is not None or deep else hooks)
-    hid = decoder_hidden(model, emb, pos, bias, rec)
     idx_b, idx_t, tgt, turn = answer_targets(convs, off)
+    if sup is not None and sup.near_force > 0:
+        near_forcing(sup, rec, masks, turn, idx_t, len(before), T)
+    hid = decoder_hidden(model, emb, pos, bias, rec)
     logits = model.language_model.lm_head(hid[idx_b, idx_t])
     loss = F.cross_entropy(logits, tgt)
     for L, head in sorted(coord_heads.items()):
@@ -1595,6 +1630,30 @@ def lm_loss(model, tok: Tok, scenes: List[S.Scene], convs, hooks=DENSE,
         if extra is not None:
             loss = loss + extra
     return loss, len(tgt)
+
+
+def near_forcing(sup: AttnSup, rec: AttnRecorder, masks: List[np.ndarray], turn, idx_t,
+                 s0: int, n_keys: int) -> None:
+    """--near-force: sets rec.force for a share sup.near_force of the "closest to" turns (those
+    --near-sup supervises), every answer row of each, drawn from the turn's rows (so the same
+    batch forces the same turns)."""
+    rows: Dict[Tuple[int, int], List[int]] = {}
+    for r, bk in enumerate(turn):
+        rows.setdefault(bk, []).append(int(idx_t[r]))
+    where, want = [], []
+    for (b, k), rs in rows.items():
+        named = sup.named[b][k]
+        if not (len(named) == 2 and len(sup.mentions[b][k]) == 1):
+            continue
+        if random.Random(rs[0] * 7919 + b * 104729 + k).random() >= sup.near_force:
+            continue
+        sel = torch.from_numpy(object_patches(masks[b][:, named[1]]).astype(np.float32))
+        p = torch.zeros(n_keys)
+        p[s0:s0 + S.GRID * S.GRID] = sel / sel.sum().clamp(min=1)
+        where += [(b, r) for r in rs]
+        want += [p] * len(rs)
+    if where:
+        rec.force[sup.layer + 2] = (1, where, torch.stack(want))
 
 
 def answer_targets(convs, off: int):
@@ -2103,7 +2162,8 @@ def run_stage(model, tok, cfg: StageCfg, stream: Stream, log_rows: List, rng: ra
                               closer_yn_out=closer_yn_out,
                               mention_color=[[mention_colored(q, a) for q, a in t] for t in turns]
                               if args.mention_color > 0 else None,
-                              mention_color_weight=args.mention_color)
+                              mention_color_weight=args.mention_color,
+                              near_force=args.near_force)
             stats: Dict[str, float] = {}
             loss, n_tgt = lm_loss(model, tok, scenes, convs, h, row_aux, sup, stats)
             extra = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
@@ -2408,6 +2468,9 @@ def main():
                     help="with --attn-sup-at mention: weight of supervised attention at the "
                          "answer row of \"closest to\" questions: head 1 two layers after "
                          "--attn-sup-layer looks at the answer's object")
+    ap.add_argument("--near-force", type=float, default=0.0,
+                    help="with --near-sup: the share of \"closest to\" turns whose answer rows "
+                         "get the perfect lookup in that head (attention forcing, AttnSup)")
     ap.add_argument("--diff-sup", type=float, default=0.0,
                     help="with --attn-sup-at mention: weight of an auxiliary loss at the "
                          "answer row of two-object questions: a linear head gives the "
