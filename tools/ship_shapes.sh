@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped shapes checkpoints from the last state of tools/train_shapes_place.sh, run16
+# The shipped shapes checkpoints from the last state of tools/train_shapes_place.sh, run18
 # (issue 8):
 #   1. models/yopo-shapes-dense: the state exported in the llava-hf layout (bf16), with its test
 #      evaluation and the loss log of the whole chain (tools/train_tiny_llava.py --steps-* 0);
@@ -11,45 +11,33 @@
 #
 #   tools/ship_shapes.sh            # ~15 minutes on 2 cores with OpenBLAS
 #
-# Environment: WORK (tools/train_shapes_place.sh's, default /tmp/yopo_shapes_place), RECIPE_LOG
-# (the loss log of the dense checkpoint that chain continued, written by
-# tools/train_shapes_recipe.sh; default: the one in git history before the position chain,
-# d5438f7:models/yopo-shapes-dense/training/loss.csv), SHIP (default /tmp/yopo_shapes_ship),
-# BUILD (default build), OB (as in tools/train_shapes_place.sh), RUN15_COMMIT (the commit that
-# shipped run15, a5af64a).
+# Environment: WORK (tools/train_shapes_place.sh's, default /tmp/yopo_shapes_place; it needs
+# run17..LAST there), LAST (the state to ship: run17 or run18, default run18), SHIP
+# (default /tmp/yopo_shapes_ship), BUILD (default build), OB (as in tools/train_shapes_place.sh).
+# The loss log of the chain up to run16 comes from git history (7da2dbf, where run16 shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/yopo_shapes_place}
 SHIP=${SHIP:-/tmp/yopo_shapes_ship}
 BUILD=${BUILD:-build}
-RUN15_COMMIT=${RUN15_COMMIT:-a5af64a}
+LAST=${LAST:-run18}
 TOK=../shared/assets/tokenizer/llama2-tokenizer.model
 [ -n "${OB:-}" ] && export LD_LIBRARY_PATH="$OB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$SHIP"
 source tools/recipe_step.sh  # recipe_file
-if [ -z "${RECIPE_LOG:-}" ]; then
-  RECIPE_LOG=$SHIP/recipe_loss.csv
-  recipe_file training/loss.csv >"$RECIPE_LOG"
-fi
 [ -x "$BUILD/yopo" ] || scripts/build.sh "$BUILD"
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
 NONE=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0)
-# the runs the shipped state descends from, in order (run4 and run10 are side branches; run16
-# starts from run15 as shipped, rounded to bf16): their own logs when $WORK has them, otherwise
-# (ONLY=run16) the log shipped with run15, which is RECIPE_LOG followed by run1..run15's rows
-if [ -f "$WORK/run15/training/loss.csv" ]; then
-  logs=(--prior-log "$RECIPE_LOG")
-  for n in run1 run2 run3 run5 run6 run7 run8 run9 run11 run12 run13 run14 run15; do
-    logs+=(--prior-log "$WORK/$n/training/loss.csv")
-  done
-else
-  recipe_file training/loss.csv "$RUN15_COMMIT" >"$SHIP/run15_loss.csv"
-  logs=(--prior-log "$SHIP/run15_loss.csv")
-fi
-logs+=(--prior-log "$WORK/run16/training/loss.csv")
+# the loss log: run16's as shipped (7da2dbf: the whole chain up to run16), then run17..LAST's
+recipe_file training/loss.csv 7da2dbf >"$SHIP/run16_loss.csv"
+logs=(--prior-log "$SHIP/run16_loss.csv")
+for n in run17 run18; do
+  logs+=(--prior-log "$WORK/$n/training/loss.csv")
+  [ "$n" = "$LAST" ] && break
+done
 
 echo "== dense ($(date -u +%H:%M:%S))"
-/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run16.pt" --steps-qa 0 \
+/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/$LAST.pt" --steps-qa 0 \
   "${logs[@]}" --out "$SHIP/yopo-shapes-dense" >"$SHIP/dense.log" 2>&1
 echo "== head mask ($(date -u +%H:%M:%S))"
 # (the validation split in data/synth/val, as before, so that headmask.json names a path in
@@ -61,7 +49,7 @@ echo "== head mask ($(date -u +%H:%M:%S))"
   --samples 100 --target-heads 3 --out "$SHIP/yopo-shapes-dense/headmask" \
   >"$SHIP/calibrate.log" 2>&1
 echo "== prune-aware fine-tuning ($(date -u +%H:%M:%S))"
-/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/run16.pt" \
+/usr/bin/python3 tools/train_tiny_llava.py "${NONE[@]}" --resume "$WORK/$LAST.pt" \
   --steps-qa 120 --lr-qa 5e-4 --warmup-qa 10 --eval-every 0 \
   --prune-plan models/yopo-shapes-yopo12/plan.json --independent-turns --stepping-stones 0.3 \
   --text-share 0.4 --text-weights "$MIX" --stream-start 200000 --text-start 300000 \

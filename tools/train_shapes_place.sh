@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The position continuations of 2026-11-30 and 2026-12-01 (issue 8), as the chain of
+# The position and nearest continuations of 2026-11-30 to 2026-12-02 (issue 8), as the chain of
 # tools/train_tiny_llava.py invocations that continued the dense checkpoint of
-# tools/train_shapes_recipe.sh, in order. The last state (run16) is the shipped
+# tools/train_shapes_recipe.sh, in order. The last state (run18) is the shipped
 # models/yopo-shapes-dense (exported with --steps-* 0, see its card): it answers position
-# questions above chance (--rel-gather, run11-run13), nearest not yet. run16 starts from run15
-# as it was shipped (bf16, from git history), so it can be run alone. run4 and run10 are measured
+# questions (--rel-gather, run11-run13) and nearest ones (--near-force, run17-run18) above
+# chance. run16 starts from run15 as it was shipped (bf16, from git history), and run17 from
+# run16 as shipped, so each can be run alone. run4 and run10 are measured
 # dead ends (run5 starts again from run3; run10, a per-row nearest-object target, is not kept).
 # Each writes its f32 state dict and its log to $WORK; tools/shapes_place_diag.py measures a
 # state (what the training script's header reports).
 #
-#   tools/train_shapes_place.sh            # ~4.2 hours on 2 cores with OpenBLAS
-#   ONLY=run16 tools/train_shapes_place.sh # run16 alone, ~1 hour
-#   tools/shapes_place_diag.py "$WORK/run16.pt" 40
+#   tools/train_shapes_place.sh                  # ~5.2 hours on 2 cores with OpenBLAS
+#   ONLY=run16 tools/train_shapes_place.sh       # run16 alone, ~1 hour
+#   ONLY="run17 run18" tools/train_shapes_place.sh  # from run16 as shipped, ~1 hour
+#   tools/shapes_place_diag.py "$WORK/run18.pt" 40
 #
 # Environment: WORK (default /tmp/yopo_shapes_place), ONLY (the steps to run, see
 # tools/recipe_step.sh), OB (a directory with OpenBLAS's libblas.so.3, as in
@@ -131,3 +133,21 @@ shipped_state a5af64a run15-shipped
 QW9='{"exist": 0.15, "color": 0.07, "shape": 0.07, "count": 0.09, "size": 0.07, "place": 0.02, "position": 0.13, "nearest": 0.4}'
 step run16 --resume "$WORK/run15-shipped.pt" --steps-qa 1400 --qa-stop 700 \
   --stream-start 700000 --text-start 160000 "${REL[@]}" --qtype-weights "$QW9" --lr-qa 3e-4
+# 17-19. (2026-12-02) Attention forcing (--near-force, session 30 in the header of
+#    tools/train_tiny_llava.py): on the shipped run16, a perfect lookup forced into layer 3's
+#    head 1 did not change the nearest answer, so that head's output and what reads it were
+#    trained on the perfect pick in a share of the nearest turns, with the rows keeping their
+#    object's colour and shape (--row-id-loss) and the head's output naming its object
+#    (--near-id); layer 3's v_proj and o_proj at 20x (LRF). From run16 as shipped (bf16, 7da2dbf).
+#    run17: 300 steps, forcing half the nearest turns (val nearest 0.256 -> 0.274); run18: 400
+#    more, forcing 70% (0.470): exported as models/yopo-shapes-dense on 2026-12-02. (150 more
+#    with the mix weighted back to the other types, not kept: val nearest 0.402, POPE 0.688 ->
+#    0.718, count 0.627 -> 0.560.)
+shipped_state 7da2dbf run16-shipped
+LRF='{"layers.3.self_attn.v_proj": 20, "layers.3.self_attn.o_proj": 20, "layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10, "layers.3.mlp": 10, "layers.3.": 5}'
+FORCE=("${REL[@]}" --lr-qa 3e-4 --lr-scales "$LRF" --near-id 1 --row-id-loss 1
+  --row-id-layers 1,2,3 --log-every 10)
+step run17 --resume "$WORK/run16-shipped.pt" --steps-qa 300 --stream-start 1100000 \
+  --text-start 260000 "${FORCE[@]}" --qtype-weights "$QW9" --near-force 0.5 --near-id 0.5
+step run18 --resume "$WORK/run17.pt" --steps-qa 400 --stream-start 1200000 --text-start 280000 \
+  "${FORCE[@]}" --qtype-weights "$QW9" --near-force 0.7

@@ -534,6 +534,17 @@
 #        questions; 0.62 after 100 steps), the colour 0.49, as trained 0.52; val nearest 0.274,
 #        colour 0.463, count 0.600, shape 0.576, size 0.727, position 0.780, POPE 0.719
 #        (yes-ratio 0.49).
+#      - F2 (400 more steps, P 0.7, --near-id 1, the rest as F1): val nearest 0.316 after 200
+#        steps, 0.470 after 400 (chance 0.332), colour 0.456, count 0.627, shape 0.569, size
+#        0.647, position 0.780, POPE 0.688 (yes-ratio 0.45): nearest above chance for the first
+#        time. F2 is tools/train_shapes_place.sh's run18, shipped (its test figures: the card).
+#        Over F1 and F2 --near-id fell from 3.0 to ~0.1 nats and the rows' --row-id-loss from
+#        ~3.3 to ~0.2 (colour and shape at layers 1-3's inputs), while --near-sup (the head's
+#        own pick) stayed at ~0.9-1.6 nats: the gain is the read-out, not a sharper pick.
+#      - R1 (150 more from F2, P 0.7, the mix weighted back to existence, colour, shape, count
+#        and size; not kept): val nearest 0.402, POPE 0.718 (0.50), count 0.560, colour
+#        0.463, shape 0.576, size 0.667, position 0.767: it trades nearest for POPE, and F2,
+#        with nearest's margin over chance the one the issue is short of, was chosen (on val).
 #   1  captions (LLaVA's "feature alignment" stage): the projector (with
 #      --caption-projector-only, as LLaVA: the LLM frozen; else projector + LLM) learns to make
 #      the image rows say what the scene text says; the ViT is frozen.
