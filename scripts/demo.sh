@@ -41,13 +41,14 @@ if [ -d "$MODEL" ] && [ -f "$TOK" ]; then
   ask data/examples/shapes.png "What shape is the purple object?"
   ask data/examples/shapes.png "Is there a blue triangle in the image?"
   ask data/examples/shapes.png "Is the purple circle to the left of the blue triangle?"
+  ask data/examples/shapes.png "Which object is closest to the purple circle?"
   PHOTO=$ASSETS/images/chelsea.png
   [ -f "$PHOTO" ] && ask "$PHOTO" "How many shapes are there?"
   echo "(yopo-12: window r=2, half the heads, visual FFN cut; layers with visual work scaled to"
   echo " this 4-layer model, see models/yopo-shapes-dense/README.md; the photo is out of the"
   echo " model's training distribution: it only knows coloured shapes; on 4 layers yopo-12 keeps"
-  echo " visual reads in layer 0 only, and this model compares positions with layers 1-3, see"
-  echo " docs/results)"
+  echo " visual reads in layer 0 only, and this model compares positions with layers 1-3 and"
+  echo " fetches the nearest object in layer 3, see docs/results)"
   exit 0
 fi
 MODEL=$ASSETS/models/stories260K.gguf
