@@ -541,6 +541,11 @@
 #        Over F1 and F2 --near-id fell from 3.0 to ~0.1 nats and the rows' --row-id-loss from
 #        ~3.3 to ~0.2 (colour and shape at layers 1-3's inputs), while --near-sup (the head's
 #        own pick) stayed at ~0.9-1.6 nats: the gain is the read-out, not a sharper pick.
+#        tools/shapes_nearest_oracle.py on F2 (40 val scenes, 71 questions): as trained, the
+#        colour token right 0.704, the shape token (true colour given) 0.493; with the
+#        perfect pick forced into layer 3's head 1, 0.986 and 0.944 (at layer 2: 0.68 /
+#        0.47). The read-out is now all but perfect; what remains is the head's own pick,
+#        at the shape word's row most of all.
 #      - R1 (150 more from F2, P 0.7, the mix weighted back to existence, colour, shape, count
 #        and size; not kept): val nearest 0.402, POPE 0.718 (0.50), count 0.560, colour
 #        0.463, shape 0.576, size 0.667, position 0.767: it trades nearest for POPE, and F2,
