@@ -54,10 +54,8 @@ def teacher_forced(model, tok: T.Tok, sc: S.Scene, rows: torch.Tensor, q: str, a
     named = T.named_objects(sc, text, a)
     ans = tok.enc(a)
     rec, k, n = D.prompt_pass(model, tok, rows, text, Layer3Probs(), ans)
-    lm = model.language_model
     first = n - len(ans) - 1  # the row that predicts the answer's first token
-    final = rec.h[len(lm.model.layers)][0, first:n - 1]
-    pred = lm.lm_head(lm.model.norm(final)).argmax(-1).tolist()
+    pred = D.forced_predictions(model, rec, first, n)
     colour = a.split()[0]
     shapes = {tok.enc(f"x {o.shape}")[-1] for o in sc.objects
               if o.color == colour and o.name != q[len(S.NEAREST_PREFIX):-1]}
@@ -90,12 +88,7 @@ def main():
     label, fold = [], []
     forced: collections.defaultdict = collections.defaultdict(list)
     with torch.no_grad():
-        for i in range(n_scenes):
-            sc = S.make_scene("val", i)
-            qs = S.questions_of_type(sc, "nearest", None)  # (draws nothing)
-            if not qs:
-                continue
-            img, lab = S.render(sc, with_labels=True)
+        for i, sc, qs, img, lab in D.nearest_scenes(n_scenes):
             answers = T.answer_questions(model, tok, img, [f"{q}\n{S.SUFFIX}" for q, _ in qs])
             cov = S.object_patch_fraction(lab, len(sc.objects)).reshape(S.GRID * S.GRID, -1)
             rows = model.multi_modal_projector(T.vision_features(

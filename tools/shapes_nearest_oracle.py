@@ -64,16 +64,10 @@ def main():
     model = D.load(sys.argv[1])
     n_scenes = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     tok = T.Tok(T.DEFAULT_TOKENIZER)
-    lm = model.language_model
     res: collections.Counter = collections.Counter()
     n = 0
     with torch.no_grad():
-        for i in range(n_scenes):
-            sc = S.make_scene("val", i)
-            qs = S.questions_of_type(sc, "nearest", None)  # (draws nothing)
-            if not qs:
-                continue
-            img, lab = S.render(sc, with_labels=True)
+        for _, sc, qs, img, lab in D.nearest_scenes(n_scenes):
             sel = torch.from_numpy(I.object_rows(sc, lab)).float()
             rows = model.multi_modal_projector(T.vision_features(
                 model, T.pixel_values(img)[None]))[0]
@@ -93,8 +87,7 @@ def main():
                     hooks = Intervene(layer, heads, target if oracle else None, first, length,
                                       scale, k)
                     rec, _, _ = D.prompt_pass(model, tok, rows, text, hooks, ans)
-                    final = rec.h[len(lm.model.layers)][0, first:length - 1]
-                    pred = lm.lm_head(lm.model.norm(final)).argmax(-1).tolist()
+                    pred = D.forced_predictions(model, rec, first, length)
                     res[name, "colour"] += pred[:-1] == ans[:-1]
                     res[name, "shape"] += pred[-1] == ans[-1]
     print(f"{n} nearest questions of {n_scenes} validation scenes, teacher-forced")

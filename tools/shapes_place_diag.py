@@ -83,6 +83,25 @@ def prefix_pass(model, tok: T.Tok, rows: torch.Tensor) -> Tuple[Recorder, int]:
     return rec, len(before)
 
 
+def nearest_scenes(n_scenes: int):
+    """The first n_scenes validation scenes that have nearest questions, each as (index,
+    scene, [(question, answer)], image, label map)."""
+    for i in range(n_scenes):
+        sc = S.make_scene("val", i)
+        qs = S.questions_of_type(sc, "nearest", None)  # (draws nothing)
+        if qs:
+            img, lab = S.render(sc, with_labels=True)
+            yield i, sc, qs, img, lab
+
+
+def forced_predictions(model, rec: Recorder, first: int, n: int) -> List[int]:
+    """After a teacher-forced prompt_pass of length n whose row `first` predicts the first
+    answer token: the greedy prediction of every answer row (first .. n - 2)."""
+    lm = model.language_model
+    final = rec.h[len(lm.model.layers)][0, first:n - 1]
+    return lm.lm_head(lm.model.norm(final)).argmax(-1).tolist()
+
+
 def nearest_passes(model, tok: T.Tok, scene: S.Scene, rows: torch.Tensor):
     """The nearest questions of `scene` whose named object and answer each fit one object and
     whose mention ends on a token boundary, each with prompt_pass over the image rows `rows`:

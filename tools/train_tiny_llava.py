@@ -1292,6 +1292,16 @@ class AttnSup:
     near_force: float = 0.0
 
 
+NEAR_HEAD = 1  # --near-sup's head (of layer AttnSup.layer + 2)
+
+
+def is_near_turn(sup: AttnSup, b: int, k: int) -> bool:
+    """Whether sample b's turn k is a "closest to" turn that --near-sup supervises (and
+    --near-force forces): its named object and answer each fit one object, and the question
+    mentions one."""
+    return len(sup.named[b][k]) == 2 and len(sup.mentions[b][k]) == 1
+
+
 def id_loss(head: torch.nn.Module, got: torch.Tensor, objs: List[S.Obj]) -> torch.Tensor:
     """Cross-entropy of head(got)'s first len(S.COLORS) outputs for the objects' colours plus
     that of the rest for their shapes (--fetch-id, --near-id, --gather-id, --row-id-loss)."""
@@ -1441,8 +1451,8 @@ def attn_sup_loss(sup: AttnSup, rec: AttnRecorder, scenes: List[S.Scene], s0: in
                            for m, d in enumerate(sup.mentions[b][k][:2])]
                 gid += [(b, 2 + m, int(idx_t[r]), j)
                         for m, j in enumerate(named[:len(sup.mentions[b][k][:2])])]
-                if sup.near_weight > 0 and len(named) == 2 and len(sup.mentions[b][k]) == 1:
-                    near.append((b, 1, int(idx_t[r]), named[1]))
+                if sup.near_weight > 0 and is_near_turn(sup, b, k):
+                    near.append((b, NEAR_HEAD, int(idx_t[r]), named[1]))
                 if len(named) == 2 and len(sup.mentions[b][k]) == 2 and sup.relations is None:
                     diff.append((b, int(idx_t[r]), named[0], named[1]))
     loss = torch.zeros(())
@@ -1658,18 +1668,17 @@ def near_forcing(sup: AttnSup, rec: AttnRecorder, masks: List[np.ndarray], turn,
         rows.setdefault(bk, []).append(int(idx_t[r]))
     where, want = [], []
     for (b, k), rs in rows.items():
-        named = sup.named[b][k]
-        if not (len(named) == 2 and len(sup.mentions[b][k]) == 1):
+        if not is_near_turn(sup, b, k):
             continue
         if random.Random(rs[0] * 7919 + b * 104729 + k).random() >= sup.near_force:
             continue
-        sel = torch.from_numpy(object_patches(masks[b][:, named[1]]).astype(np.float32))
+        sel = torch.from_numpy(object_patches(masks[b][:, sup.named[b][k][1]]).astype(np.float32))
         p = torch.zeros(n_keys)
         p[s0:s0 + S.GRID * S.GRID] = sel / sel.sum().clamp(min=1)
         where += [(b, r) for r in rs]
         want += [p] * len(rs)
     if where:
-        rec.force[sup.layer + 2] = (1, where, torch.stack(want))
+        rec.force[sup.layer + 2] = (NEAR_HEAD, where, torch.stack(want))
 
 
 def answer_targets(convs, off: int):
@@ -2564,6 +2573,8 @@ def main():
         ap.error("--fetch-id acts on the heads that --attn-sup supervises: give --attn-sup too")
     if args.near_id > 0 and args.near_sup <= 0:
         ap.error("--near-id acts on the head that --near-sup supervises: give --near-sup too")
+    if args.near_force > 0 and args.near_sup <= 0:
+        ap.error("--near-force acts on the head that --near-sup supervises: give --near-sup too")
     if args.gather_id > 0 and args.gather_sup <= 0:
         ap.error("--gather-id acts on the heads that --gather-sup supervises: give --gather-sup")
     if args.fetch_sup > 0 and args.attn_sup <= 0:
