@@ -23,6 +23,9 @@ step() {
 # The commit whose models/yopo-shapes-dense is tools/train_shapes_recipe.sh's checkpoint (the
 # 2026-11-29 one, which tools/train_shapes_place.sh continued and its last state replaced).
 RECIPE_COMMIT=d5438f7
+# The commit that shipped tools/train_shapes_place.sh's run16 (run17 starts from it, and
+# tools/ship_shapes.sh takes the chain's loss log up to run16 from it).
+RUN16_COMMIT=7da2dbf
 # recipe_file PATH [COMMIT]: that checkpoint's file PATH (relative to models/yopo-shapes-dense),
 # or the one shipped at COMMIT, to stdout.
 recipe_file() {

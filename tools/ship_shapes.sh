@@ -14,7 +14,7 @@
 # Environment: WORK (tools/train_shapes_place.sh's, default /tmp/yopo_shapes_place; it needs
 # run17..LAST there), LAST (the state to ship: run17 or run18, default run18), SHIP
 # (default /tmp/yopo_shapes_ship), BUILD (default build), OB (as in tools/train_shapes_place.sh).
-# The loss log of the chain up to run16 comes from git history (7da2dbf, where run16 shipped).
+# The loss log of the chain up to run16 comes from git history (RUN16_COMMIT in tools/recipe_step.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/yopo_shapes_place}
@@ -28,8 +28,8 @@ source tools/recipe_step.sh  # recipe_file
 [ -x "$BUILD/yopo" ] || scripts/build.sh "$BUILD"
 MIX='{"exist": 0.2, "exist_color": 0.1, "exist_shape": 0.05, "position": 0.2, "count": 0.1, "size": 0.1, "nearest": 0.1, "color": 0.075, "shape": 0.075}'
 NONE=(--skip-checks --steps-vision 0 --steps-text 0 --steps-caption 0)
-# the loss log: run16's as shipped (7da2dbf: the whole chain up to run16), then run17..LAST's
-recipe_file training/loss.csv 7da2dbf >"$SHIP/run16_loss.csv"
+# the loss log: run16's as shipped (RUN16_COMMIT: the whole chain up to run16), then run17..LAST's
+recipe_file training/loss.csv "$RUN16_COMMIT" >"$SHIP/run16_loss.csv"
 logs=(--prior-log "$SHIP/run16_loss.csv")
 for n in run17 run18; do
   logs+=(--prior-log "$WORK/$n/training/loss.csv")

@@ -138,12 +138,12 @@ step run16 --resume "$WORK/run15-shipped.pt" --steps-qa 1400 --qa-stop 700 \
 #    head 1 did not change the nearest answer, so that head's output and what reads it were
 #    trained on the perfect pick in a share of the nearest turns, with the rows keeping their
 #    object's colour and shape (--row-id-loss) and the head's output naming its object
-#    (--near-id); layer 3's v_proj and o_proj at 20x (LRF). From run16 as shipped (bf16, 7da2dbf).
+#    (--near-id); layer 3's v_proj and o_proj at 20x (LRF). From run16 as shipped (bf16, RUN16_COMMIT).
 #    run17: 300 steps, forcing half the nearest turns (val nearest 0.256 -> 0.274); run18: 400
 #    more, forcing 70% (0.470): exported as models/yopo-shapes-dense on 2026-12-02. (150 more
 #    with the mix weighted back to the other types, not kept: val nearest 0.402, POPE 0.688 ->
 #    0.718, count 0.627 -> 0.560.)
-shipped_state 7da2dbf run16-shipped
+shipped_state "$RUN16_COMMIT" run16-shipped
 LRF='{"layers.3.self_attn.v_proj": 20, "layers.3.self_attn.o_proj": 20, "layers.2.self_attn.o_proj": 10, "layers.2.self_attn.v_proj": 10, "layers.3.mlp": 10, "layers.3.": 5}'
 FORCE=("${REL[@]}" --lr-qa 3e-4 --lr-scales "$LRF" --near-id 1 --row-id-loss 1
   --row-id-layers 1,2,3 --log-every 10)
